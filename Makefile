@@ -1,0 +1,64 @@
+# `make book` and `make test` set everything up themselves: a .venv unless an environment
+# (virtualenv or conda) is already active, the package with its book and test extras, then
+# the build. Nothing here needs a network once the packages are installed.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+
+ifneq ($(or $(VIRTUAL_ENV),$(CONDA_PREFIX)),)
+  BIN :=
+  STAMP := _build/.installed
+else
+  BIN := .venv/bin/
+  STAMP := .venv/.installed
+endif
+
+# The offline CIFAR-10 copy beside the checkout, when there is one (see README).
+OFFLINE_DATA := $(wildcard ../shared/data/cifar10-jpeg.tar.gz)
+ifneq ($(OFFLINE_DATA),)
+  export VGGREPRO_DATA ?= $(abspath $(OFFLINE_DATA))
+endif
+export MPLBACKEND := Agg
+
+.PHONY: help setup book test lint format smoke clean distclean
+help:
+	@echo "make book   build the HTML book into _build/html (offline, from results/)"
+	@echo "make test   run every test, then build the book with warnings as errors"
+	@echo "make smoke  re-record the CPU smoke runs under results/smoke"
+	@echo "make lint   ruff check and format check"
+	@echo "make clean  remove build outputs; make distclean also removes .venv"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ -n "$(BIN)" ] && [ ! -x .venv/bin/python ]; then $(PYTHON) -m venv .venv || python3 -m venv .venv; fi
+	$(BIN)python -m pip install --quiet --upgrade pip
+	$(BIN)python -m pip install --quiet -e '.[test]'
+	@mkdir -p $(dir $@) && touch $@
+
+book: $(STAMP)
+	$(BIN)jupyter-book build . --builder html
+	@echo "Open _build/html/index.html"
+
+lint: $(STAMP)
+	$(BIN)ruff check src tests benchmarks
+	$(BIN)ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)ruff format src tests benchmarks
+	$(BIN)ruff check --fix src tests benchmarks
+
+test: $(STAMP) lint
+	$(BIN)python -m pytest
+	rm -rf _build/.jupyter_cache _build/html/reports
+	$(BIN)jupyter-book build . --builder html -W --keep-going
+
+smoke: $(STAMP)
+	$(BIN)python -m vggrepro run all --smoke --out results/smoke
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+distclean: clean
+	rm -rf .venv

@@ -1,0 +1,195 @@
+"""The configurations, the builder, dense conversion, torchvision compatibility, initialisation."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from vggrepro.configs import ALIASES, CONFIGS, TABLE1, VGGSpec, resolve, weight_layers
+from vggrepro.initialisation import SCHEMES, initialise, warm_start
+from vggrepro.models import TORCHVISION_NAMES, build, to_dense, torchvision_name
+
+SMALL = {"num_classes": 10, "resolution": 32, "width": 0.125, "fc_width": 32}
+
+
+def convs(model: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+# Weight layers per configuration, as printed in the paper's Table 1.
+@pytest.mark.parametrize(
+    "config, layers", [("A", 11), ("A-LRN", 11), ("B", 13), ("C", 16), ("D", 16), ("E", 19)]
+)
+def test_weight_layers_match_table1(config: str, layers: int) -> None:
+    assert weight_layers(config) == layers
+    model = build(config, **SMALL)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(convs(model)) + len(linears) == layers
+
+
+def test_every_alias_resolves_to_a_config() -> None:
+    assert set(ALIASES.values()) == set(CONFIGS)
+    assert resolve("vgg16") == "D" and resolve("D") == "D"
+
+
+def test_lrn_only_in_a_lrn_right_after_the_first_relu() -> None:
+    for config in TABLE1:
+        kinds = [type(m).__name__ for m in build(config, **SMALL).features]
+        if config == "A-LRN":
+            assert kinds[:4] == ["Conv2d", "ReLU", "LocalResponseNorm", "MaxPool2d"]
+        else:
+            assert "LocalResponseNorm" not in kinds
+
+
+def test_config_c_has_1x1_convs_at_the_end_of_stages_3_to_5() -> None:
+    kernels = [c.kernel_size[0] for c in convs(build("C", **SMALL))]
+    assert [i for i, k in enumerate(kernels) if k == 1] == [6, 9, 12]
+
+
+def test_ablation_5x5_replaces_each_pair_of_3x3() -> None:
+    b, b5 = build("vgg13", **SMALL), build("vgg13_5x5", **SMALL)
+    assert [c.kernel_size for c in convs(b5)] == [(5, 5)] * 5
+    assert [c.out_channels for c in convs(b)][1::2] == [c.out_channels for c in convs(b5)]
+    assert b5(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 100, 224])
+def test_first_fc_follows_the_resolution(resolution: int) -> None:
+    model = build("A", num_classes=10, resolution=resolution, width=0.125, fc_width=16)
+    side = resolution // 32
+    assert model.classifier[0].in_features == 64 * side * side
+    assert model(torch.zeros(1, 3, resolution, resolution)).shape == (1, 10)
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"config": "vgg20"}, ["vgg20", "vgg16", "E"]),
+        ({"config": "D", "width": 0.005}, ["width", "zero channels"]),
+        ({"config": "D", "resolution": 31}, ["resolution 31", "at least 32"]),
+        ({"config": "D", "num_classes": 0}, ["num_classes", "positive"]),
+        ({"config": "D", "fc_width": 0}, ["fc_width"]),
+        ({"config": "D", "dropout": 1.0}, ["dropout"]),
+    ],
+)
+def test_bad_input_names_what_is_valid(options: dict, words: list[str]) -> None:
+    with pytest.raises(ValueError) as info:
+        VGGSpec(**options)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_defaults_are_the_papers_imagenet_nets() -> None:
+    spec = VGGSpec()
+    shape = (spec.resolution, spec.num_classes, spec.fc_width, spec.final_map)
+    assert shape == (224, 1000, 4096, 7)
+
+
+@pytest.mark.parametrize("config, resolution", [("A", 32), ("D", 64), ("C", 96)])
+def test_dense_net_equals_fc_net_at_training_size(config: str, resolution: int) -> None:
+    torch.manual_seed(0)
+    model = build(config, num_classes=10, resolution=resolution, width=0.125, fc_width=32).eval()
+    dense = to_dense(model).eval()
+    x = torch.randn(3, 3, resolution, resolution)
+    with torch.no_grad():
+        assert dense.score_map(x).shape == (3, 10, 1, 1)
+        torch.testing.assert_close(dense(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_dense_net_gives_a_score_map_on_larger_input() -> None:
+    torch.manual_seed(0)
+    model = build("B", num_classes=10, resolution=64, width=0.125, fc_width=32).eval()
+    dense = to_dense(model).eval()
+    with torch.no_grad():
+        scores = dense.score_map(torch.randn(1, 3, 128, 160))
+    # Last feature map is 4 x 5; a 2 x 2 convolution leaves 3 x 4 positions.
+    assert scores.shape == (1, 10, 3, 4)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(dense(x), dense.score_map(x).mean(dim=(2, 3)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", list(TORCHVISION_NAMES))
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_torchvision_state_dicts_load_both_ways(config: str, batch_norm: bool) -> None:
+    torch.manual_seed(0)
+    ours = build(config, batch_norm=batch_norm).eval()
+    name = torchvision_name(ours.spec)
+    theirs = getattr(torchvision.models, name)(weights=None).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x))
+    initialise(ours, "kaiming")
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_torchvision_has_no_c_or_lrn() -> None:
+    for config in ("A-LRN", "C"):
+        with pytest.raises(ValueError, match="torchvision has no configuration"):
+            torchvision_name(VGGSpec(config))
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_initialisation_zeroes_biases_and_is_seeded(scheme: str) -> None:
+    torch.manual_seed(1)
+    a = initialise(build("B", **SMALL), scheme)
+    torch.manual_seed(1)
+    b = initialise(build("B", **SMALL), scheme)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert all(torch.count_nonzero(m.bias) == 0 for m in a.modules() if hasattr(m, "bias"))
+
+
+def test_initialisation_scales() -> None:
+    torch.manual_seed(0)
+    model = build("D", width=0.5)  # big layers: sample statistics are tight
+    conv = convs(model)[5]
+    fan_in = conv.in_channels * 9
+    expected_std = {"paper": 1e-2, "paper_literal": 1e-1, "kaiming": (2 / fan_in) ** 0.5}
+    for scheme, std in expected_std.items():
+        initialise(model, scheme)
+        assert conv.weight.std().item() == pytest.approx(std, rel=0.02)
+    initialise(model, "glorot")
+    bound = (6 / (fan_in + conv.out_channels * 9)) ** 0.5
+    assert conv.weight.abs().max().item() <= bound
+    assert conv.weight.abs().max().item() > 0.95 * bound
+
+
+def test_unknown_initialisation_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="glorot"):
+        initialise(build("A", **SMALL), "xavier")
+
+
+def test_warm_start_copies_the_first_four_convs_and_the_fc_layers_of_a() -> None:
+    torch.manual_seed(0)
+    source = initialise(build("A", **SMALL), "kaiming")
+    target = initialise(build("E", **SMALL), "paper")
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    copied = warm_start(target, source)
+    assert len(copied) == 7
+    src_convs, dst_convs = convs(source), convs(target)
+    # A's first four convs are stage 1, stage 2 and both of stage 3; in E they sit at
+    # positions 0, 2, 4 and 5 (stage 1 and 2 have two convs each).
+    for s, d in zip(src_convs[:4], [dst_convs[i] for i in (0, 2, 4, 5)], strict=True):
+        assert torch.equal(s.weight, d.weight) and torch.equal(s.bias, d.bias)
+    assert copied[:4] == [f"features.{i}" for i in (0, 5, 10, 12)]
+    for i in (1, 3, 6, 15):
+        assert torch.equal(dst_convs[i].weight, before[_key(target, dst_convs[i])])
+    src_fc = [m for m in source.classifier if isinstance(m, nn.Linear)]
+    dst_fc = [m for m in target.classifier if isinstance(m, nn.Linear)]
+    for s, d in zip(src_fc, dst_fc, strict=True):
+        assert torch.equal(s.weight, d.weight)
+
+
+def _key(model: nn.Module, module: nn.Module) -> str:
+    return next(f"{n}.weight" for n, m in model.named_modules() if m is module)
+
+
+def test_warm_start_refuses_mismatched_widths() -> None:
+    source = build("A", **{**SMALL, "width": 0.25})
+    with pytest.raises(ValueError, match="same width"):
+        warm_start(build("E", **SMALL), source)
