@@ -18,7 +18,6 @@ OFFLINE_DATA := $(wildcard ../shared/data/cifar10-jpeg.tar.gz)
 ifneq ($(OFFLINE_DATA),)
   export VGGREPRO_DATA ?= $(abspath $(OFFLINE_DATA))
 endif
-export MPLBACKEND := Agg
 
 .PHONY: help setup book test lint format smoke clean distclean
 help:

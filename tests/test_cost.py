@@ -1,0 +1,141 @@
+"""The analytic cost table against torchinfo, fvcore, torchvision, the paper and a forward pass."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+import torchvision
+
+from vggrepro import cost
+from vggrepro.configs import TABLE1, VGGSpec
+from vggrepro.models import TORCHVISION_NAMES, build, torchvision_name
+
+SIX = list(TABLE1)
+REDUCED = [
+    {"width": 0.25, "fc_width": 512, "resolution": 32, "num_classes": 10, "batch_norm": False},
+    {"width": 0.5, "fc_width": 512, "resolution": 32, "num_classes": 10, "batch_norm": True},
+]
+
+
+def assert_matches_measured(spec: VGGSpec, batch: int) -> None:
+    """Totals and every leaf layer agree with torchinfo and fvcore, conventions matched."""
+    table = cost.layer_table(spec, batch)
+    measured = cost.measured_counts(spec, batch)
+    assert measured.total_params == table["params"].sum()
+    assert measured.torchinfo_mult_adds == cost.torchinfo_mult_adds(spec, batch)
+    assert measured.fvcore_flops == cost.fvcore_flops(spec, batch)
+    both = table.merge(measured.layers, on=["part", "index"], suffixes=("", "_measured"))
+    assert len(both) == len(table) == len(measured.layers)
+    assert (both["params"] == both["torchinfo_params"]).all()
+    assert (both["torchinfo_mult_adds"] == both["torchinfo_mult_adds_measured"]).all()
+    assert (both["fvcore_flops"] == both["fvcore_flops_measured"]).all()
+    # The plain MAC count differs from both libraries' totals only by their documented extras.
+    assert table["macs"].sum() + table["bias_adds"].sum() <= measured.torchinfo_mult_adds
+    if not spec.batch_norm:
+        assert table["macs"].sum() == measured.fvcore_flops
+
+
+@pytest.mark.parametrize("fields", REDUCED, ids=["w0.25", "w0.5-bn"])
+@pytest.mark.parametrize("config", SIX)
+def test_reduced_nets_match_torchinfo_and_fvcore(config, fields):
+    assert_matches_measured(VGGSpec(config, **fields), batch=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", SIX)
+def test_full_size_nets_match_torchinfo_and_fvcore(config):
+    assert_matches_measured(VGGSpec(config), batch=1)
+
+
+def test_params_round_to_paper_table2():
+    table = cost.config_table()
+    paper = cost.PUBLISHED["paper_mparams"]
+    assert list(table.index) == list(paper)
+    for config, row in table.iterrows():
+        assert round(row["params"] / 1e6) == paper[config] == row["paper_params_M"]
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("config", list(TORCHVISION_NAMES))
+def test_params_and_macs_equal_torchvision(config, batch_norm):
+    spec = VGGSpec(config, batch_norm=batch_norm)
+    name = torchvision_name(spec)
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        tv = getattr(torchvision.models, name)(weights=None)
+    tv_params = sum(p.numel() for p in tv.parameters())
+    totals = cost.totals(spec)
+    assert totals["params"] == tv_params == cost.PUBLISHED["torchvision_params"][name]
+    assert round(totals["macs"] / 1e9, 3) == cost.PUBLISHED["torchvision_gmacs"][name]
+
+
+def test_config_table_fills_references_only_for_published_shapes():
+    small = cost.config_table(resolution=32, num_classes=10)
+    assert small[["paper_params_M", "torchvision_params", "torchvision_gmacs"]].isna().all().all()
+    bn = cost.config_table(batch_norm=True)
+    assert bn["paper_params_M"].isna().all()
+    assert bn.loc["D", "torchvision_params"] == cost.PUBLISHED["torchvision_params"]["vgg16_bn"]
+
+
+@pytest.mark.parametrize("config", SIX)
+def test_fc_holds_most_parameters_but_little_computation(config):
+    t = cost.totals(VGGSpec(config))
+    assert t["fc_param_share"] > 0.5 > t["fc_mac_share"]
+    assert t["fc_param_share"] > t["conv_param_share"]
+    assert t["fc_mac_share"] < t["conv_mac_share"]
+    assert t["fc_params"] + t["conv_params"] == t["params"]
+    assert t["fc_macs"] + t["conv_macs"] == t["macs"]
+
+
+@pytest.mark.parametrize(("config", "resolution", "bn"), [("A-LRN", 97, False), ("C", 75, True)])
+def test_shapes_and_activations_match_a_forward_pass(config, resolution, bn):
+    """Odd sizes exercise max-pool's floor rounding."""
+    spec = VGGSpec(config, width=0.125, fc_width=32, resolution=resolution, batch_norm=bn)
+    model = build(spec).eval()
+    shapes = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
+        for part in (model.features, model.classifier)
+        for m in part
+    ]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, resolution, resolution))
+    for h in hooks:
+        h.remove()
+    table = cost.layer_table(spec)
+    expected = [s if len(s) == 3 else (s[0], 1, 1) for s in shapes]
+    assert list(table["out_shape"]) == expected
+    assert list(table["activations"]) == [torch.Size(s).numel() for s in shapes]
+
+
+def test_layer_table_shapes_follow_the_paper_rules():
+    """Conv3 with padding 1 keeps the size, each pool halves it, 224x224x3 in, FC 4096-4096-1000."""
+    table = cost.layer_table(VGGSpec("D"))
+    side = 224
+    for _, row in table[table["part"] == "features"].iterrows():
+        if row["kind"] == "maxpool":
+            side //= 2
+        assert row["out_shape"][1:] == (side, side)
+    fc = table[table["kind"] == "fc"]
+    assert [s[0] for s in fc["out_shape"]] == [4096, 4096, 1000]
+    assert fc["name"].tolist() == ["fc6", "fc7", "fc8"]
+    assert table["name"].is_unique
+
+
+def test_batch_and_bytes_scale_linearly():
+    spec = VGGSpec("A", width=0.25, resolution=64)
+    one, four = cost.layer_table(spec), cost.layer_table(spec, batch=4, bytes_per_value=2)
+    assert (four["macs"] == 4 * one["macs"]).all()
+    assert (four["params"] == one["params"]).all()
+    assert (four["activations"] == one["activations"]).all()
+    assert (four["act_bytes"] == 4 * 2 * one["activations"]).all()
+
+
+def test_importable_without_torchinfo_and_fvcore():
+    code = (
+        "import sys; sys.modules['torchinfo'] = None; sys.modules['fvcore'] = None\n"
+        "from vggrepro import cost, receptive\n"
+        "print(cost.config_table().loc['D', 'params'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) == cost.totals(VGGSpec("D"))["params"]

@@ -1,0 +1,97 @@
+"""environment.yml, the Makefile and pyproject.toml agree; Table 1 regenerated from the data."""
+
+import re
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from vggrepro.configs import LRN, TABLE1, weight_layers
+from vggrepro.summary import table1
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+ENVIRONMENT = yaml.safe_load((ROOT / "environment.yml").read_text())
+
+
+def _extras(spec: str) -> set[str]:
+    """The extras of a pip argument such as ``-e .[test]`` or ``'.[book,test]'``."""
+    match = re.search(r"\.\[([\w,\s-]+)\]", spec)
+    assert match, f"{spec!r} does not install the checkout with extras"
+    return {e.strip() for e in match.group(1).split(",")}
+
+
+def _requirement(name: str) -> Requirement:
+    """The requirement on ``name`` in any of pyproject's optional-dependency lists."""
+    for reqs in PYPROJECT["optional-dependencies"].values():
+        for req in map(Requirement, reqs):
+            if req.name == name:
+                return req
+    raise AssertionError(f"pyproject.toml does not require {name}")
+
+
+def test_environment_python_satisfies_requires_python() -> None:
+    pythons = [
+        d for d in ENVIRONMENT["dependencies"] if isinstance(d, str) and d.startswith("python")
+    ]
+    assert len(pythons) == 1
+    pinned = pythons[0].split("=", 1)[1].lstrip("=")
+    requires = Requirement(f"python{PYPROJECT['requires-python']}").specifier
+    assert Version(pinned) in requires
+
+
+def test_environment_installs_the_checkout_like_make() -> None:
+    pip = next(d["pip"] for d in ENVIRONMENT["dependencies"] if isinstance(d, dict))
+    assert ENVIRONMENT["dependencies"].count("pip") == 1
+    assert len(pip) == 1 and pip[0].startswith("-e .")
+    extras = _extras(pip[0])
+    assert extras <= set(PYPROJECT["optional-dependencies"])
+    make = re.findall(r"pip install .*", (ROOT / "Makefile").read_text())
+    assert [_extras(line) for line in make if ".[" in line] == [extras]
+
+
+def test_jupyter_book_is_pinned_below_2() -> None:
+    spec = _requirement("jupyter-book").specifier
+    assert Version("1.0.4") in spec
+    assert not any(Version(v) in spec for v in ("2.0.0", "2.0.0a0", "2.1", "3.0"))
+    assert Version(version("jupyter-book")).major < 2
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return table1()
+
+
+def test_table1_has_one_column_per_configuration(table: pd.DataFrame) -> None:
+    assert list(table.columns) == list(TABLE1)
+
+
+def test_table1_stages_list_each_configurations_layers_in_order(table: pd.DataFrame) -> None:
+    for config, stages in TABLE1.items():
+        for s, stage in enumerate(stages, start=1):
+            rows = table.loc[f"stage {s}", config]
+            cells = [c for c in rows.drop("pool") if c]
+            names = [LRN if ly == LRN else f"conv{ly[0]}-{ly[1]}" for ly in stage]
+            assert cells == names
+            assert rows["pool"] == "maxpool"
+
+
+@pytest.mark.parametrize("kind, kernel", [("conv3-", 3), ("conv1-", 1)])
+def test_table1_counts_convolutions_as_the_configs(
+    table: pd.DataFrame, kind: str, kernel: int
+) -> None:
+    for config, stages in TABLE1.items():
+        cells = table[config].astype(str)
+        expected = sum(ly != LRN and ly[0] == kernel for stage in stages for ly in stage)
+        assert cells.str.startswith(kind).sum() == expected
+
+
+def test_table1_weight_layer_row_is_weight_layers(table: pd.DataFrame) -> None:
+    row = table.loc[("weight layers", "")]
+    assert row.to_dict() == {c: weight_layers(c) for c in TABLE1}
+    assert (table.loc["head"].iloc[-1] == "soft-max").all()

@@ -1,0 +1,113 @@
+"""Receptive fields: the analytic rule against autograd, and 3x3 stacks against large filters."""
+
+import logging
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vggrepro import receptive
+from vggrepro.configs import VGGSpec
+from vggrepro.models import build
+
+
+def geometry(config: str, **fields) -> tuple[VGGSpec, nn.Sequential]:
+    """A spec and the ``features`` of a narrow model with the same geometry."""
+    spec = VGGSpec(config, width=1 / 64, fc_width=8, **fields)
+    return spec, build(spec).features
+
+
+@pytest.mark.parametrize("config", ["A", "A-LRN", "B", "C", "D", "E", "B-5x5"])
+def test_analytic_equals_empirical_for_every_conv_and_pool(config):
+    table = receptive.compare_fields(*geometry(config))
+    n_layers = sum(ly.kind in ("conv", "maxpool") for ly in VGGSpec(config).features())
+    assert len(table) == n_layers
+    assert (table["rf"] == table["empirical_height"]).all()
+    assert (table["rf"] == table["empirical_width"]).all()
+
+
+def test_empirical_matches_with_batch_norm_and_odd_input():
+    """BN shifts the Sequential indices; an odd resolution changes nothing in the field."""
+    table = receptive.compare_fields(*geometry("D", batch_norm=True, resolution=97))
+    assert table["match"].all()
+
+
+def test_gradient_is_positive_on_a_square_and_peaks_in_the_centre():
+    spec, features = geometry("D")
+    pool3 = receptive.receptive_fields(spec).set_index("name").loc["pool3"]
+    field = receptive.empirical_receptive_field(features, int(pool3["index"]))
+    g = field.grad
+    rows, cols = np.flatnonzero(g.any(axis=1)), np.flatnonzero(g.any(axis=0))
+    box = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    assert box.shape == (pool3["rf"], pool3["rf"])
+    assert (box > 0).all()
+    assert field.input_size > pool3["rf"]
+    centre = box[box.shape[0] // 2, box.shape[1] // 2]
+    assert centre == box.max() > box[0, 0]
+
+
+def test_jump_is_the_downsampling_factor():
+    spec = VGGSpec("E")
+    fields = receptive.receptive_fields(spec)
+    features = fields[fields["part"] == "features"]
+    side = features["out_shape"].map(lambda s: s[1])
+    assert (features["jump"] * side == spec.resolution).all()
+    assert features["rf"].is_monotonic_increasing
+
+
+def stack(n: int, channels: int, kernel: int = 3) -> nn.Sequential:
+    """n bias-free 'same' convs with C in and out channels, each followed by a ReLU."""
+    layers = []
+    for _ in range(n):
+        layers += [
+            nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False),
+            nn.ReLU(),
+        ]
+    return nn.Sequential(*layers)
+
+
+def macs_per_position(model: nn.Sequential, channels: int, side: int = 8) -> float:
+    """fvcore's count for a side x side input, divided by the output positions."""
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fvcore's import uses deprecated torch.jit APIs
+        from fvcore.nn import FlopCountAnalysis
+
+        flops = FlopCountAnalysis(model, torch.zeros(1, channels, side, side))
+        flops.unsupported_ops_warnings(False)
+        return flops.total() / side**2
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_stack_vs_single_against_torch_layers(n):
+    c = 4
+    row = receptive.stack_vs_single(n, c)
+    many, one = stack(n, c), stack(1, c, kernel=2 * n + 1)
+    last_conv = 2 * n - 2
+    assert row["rf_stack"] == receptive.empirical_receptive_field(many, last_conv).height
+    assert row["rf_single"] == receptive.empirical_receptive_field(one, 0).height
+    assert row["weights_stack"] == sum(p.numel() for p in many.parameters())
+    assert row["weights_single"] == sum(p.numel() for p in one.parameters())
+    assert row["macs_per_position_stack"] == macs_per_position(many, c)
+    assert row["macs_per_position_single"] == macs_per_position(one, c)
+    assert row["relus_stack"] == sum(isinstance(m, nn.ReLU) for m in many)
+    assert row["relus_single"] == sum(isinstance(m, nn.ReLU) for m in one)
+
+
+def test_two_3x3_layers_see_5x5_with_fewer_weights_and_one_more_relu():
+    row = receptive.stack_vs_single(2, 1)
+    per_pair_3x3 = nn.Conv2d(1, 1, 3, bias=False).weight.numel()
+    per_pair_5x5 = nn.Conv2d(1, 1, 5, bias=False).weight.numel()
+    assert row["rf_stack"] == row["rf_single"] == 5
+    assert row["weights_per_pair_stack"] == 2 * per_pair_3x3 < row["weights_per_pair_single"]
+    assert row["weights_per_pair_single"] == per_pair_5x5
+    assert row["relus_stack"] == row["relus_single"] + 1
+
+
+def test_stack_table_ratio_falls_with_depth():
+    table = receptive.stack_table(range(1, 5), channels=8)
+    assert table.loc[1, "weight_ratio"] == 1.0
+    assert table["weight_ratio"].is_monotonic_decreasing
+    assert (table["rf_stack"] == table["rf_single"]).all()
