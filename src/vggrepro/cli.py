@@ -1,0 +1,149 @@
+"""Command line: ``python -m vggrepro train ...`` for one run, ``run GRID`` for a named grid."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from vggrepro.configs import ALIASES
+from vggrepro.data import DataError, load_cifar10
+from vggrepro.grids import GRIDS, grid_names, run_grid
+from vggrepro.initialisation import SCHEMES
+from vggrepro.train import PRESETS, TrainConfig, load_model, preset, save_model, train
+
+DATA_HELP = (
+    "CIFAR-10 source: 'torchvision' (download), or a path to an ImageFolder archive or folder "
+    "such as cifar10-jpeg.tar.gz (default: $VGGREPRO_DATA, else torchvision)"
+)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _jitter(text: str) -> tuple[int, int]:
+    try:
+        smin, smax = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected SMIN,SMAX such as 37,73, got {text!r}"
+        ) from None
+    return smin, smax
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help=DATA_HELP)
+    p.add_argument(
+        "--cache", type=Path, help="decoded-data cache folder (default: $VGGREPRO_CACHE)"
+    )
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
+    p.add_argument("--epochs", type=_positive_int, help="override the preset's epoch budget")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--checkpoints", type=Path, default=Path(".checkpoints"),
+        help="folder for per-epoch checkpoints and trained nets (default: .checkpoints)",
+    )  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m vggrepro",
+        description="Train reduced VGG nets on CIFAR-10 with the paper's recipe.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one net and write its results file")
+    t.add_argument("--arch", default="vgg11", choices=list(ALIASES), help="configuration")
+    t.add_argument("--bn", action="store_true", help="the batch-norm variant of the recipe")
+    t.add_argument("--init", default="kaiming", choices=list(SCHEMES), help="initialisation")
+    t.add_argument("--warm-start", type=Path, help="a trained net A (from --save-model)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--preset", default="reduced", choices=list(PRESETS))
+    t.add_argument("--smoke", action="store_true", help="same as --preset smoke")
+    t.add_argument("--width", type=_positive_float, help="conv width multiplier")
+    t.add_argument("--fc-width", type=_positive_int, help="FC hidden width")
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--lr", type=_positive_float, help="initial learning rate")
+    t.add_argument("--jitter", type=_jitter, help="scale jittering SMIN,SMAX (e.g. 37,73)")
+    t.add_argument("--n-train", type=_positive_int, help="train on a random subset of this size")
+    t.add_argument("--n-val", type=int, help="validation images held out (a multiple of 10)")
+    t.add_argument("--n-test", type=_positive_int, help="evaluate on a subset of this size")
+    t.add_argument("--out", type=Path, default=Path("results/single"), help="results folder")
+    t.add_argument("--save-model", type=Path, help="also save the trained net here")
+    _common(t)
+
+    r = sub.add_parser("run", help="train every run of a named grid")
+    r.add_argument(
+        "grid",
+        choices=grid_names(),
+        help="; ".join(f"{g}: {', '.join(v)}" for g, v in GRIDS.items()),
+    )
+    r.add_argument("--smoke", action="store_true", help="tiny CPU runs (labelled smoke)")
+    r.add_argument("--seeds", type=int, nargs="+", help="default: 0 1 2 (smoke: 0 1)")
+    r.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    _common(r)
+
+    e = sub.add_parser("export", help="store a trained net in fp16 (for results/)")
+    e.add_argument("model", type=Path, help="a net saved by train --save-model or a grid")
+    e.add_argument("dest", type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "export":
+        save_model(load_model(args.model), args.dest, dtype=torch.float16)
+        print(f"wrote {args.dest}")
+        return 0
+    try:
+        data = load_cifar10(args.data, args.cache, progress=not args.quiet)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    overrides = {"compile": args.compile}
+    if args.epochs:
+        overrides["epochs"] = args.epochs
+    if args.command == "run":
+        runs = run_grid(
+            args.grid, data, out=args.out, checkpoints=args.checkpoints,
+            seeds=tuple(args.seeds) if args.seeds else None, smoke=args.smoke,
+            device=args.device, progress=not args.quiet, **overrides,
+        )  # fmt: skip
+        print(f"{len(runs)} runs recorded under {args.out}")
+        return 0
+    names = {f.name for f in fields(TrainConfig)}
+    chosen = {
+        "arch": args.arch, "batch_norm": args.bn, "init": args.init, "seed": args.seed,
+        "warm_start": str(args.warm_start) if args.warm_start else None,
+        "width": args.width, "fc_width": args.fc_width, "batch_size": args.batch_size,
+        "lr": args.lr, "jitter": args.jitter, "n_train": args.n_train, "n_val": args.n_val,
+        "n_test": args.n_test,
+    }  # fmt: skip
+    overrides |= {k: v for k, v in chosen.items() if v is not None and k in names}
+    if args.warm_start is None:
+        overrides.pop("warm_start", None)
+    cfg = preset("smoke" if args.smoke else args.preset, **overrides)
+    tag = f"{cfg.arch}{'_bn' if cfg.batch_norm else ''}-{cfg.init}-s{cfg.seed}"
+    result = train(
+        cfg, data, run_id=f"single/{tag}", out=args.out / f"{tag}.json",
+        checkpoint=args.checkpoints / "single" / f"{tag}.ckpt.pt", device=args.device,
+        progress=not args.quiet, model_path=args.save_model,
+    )  # fmt: skip
+    top1 = result["test"].get("centre", {}).get("top1_error", float("nan"))
+    print(f"{tag}: {result['status']}, centre top-1 error {top1:.2f}% -> {args.out / tag}.json")
+    return 0

@@ -1,0 +1,61 @@
+"""Where a run happened: device, software versions, git commit, clock."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable device name, e.g. 'NVIDIA H100 80GB HBM3' or the CPU model."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def git_commit(repo: Path | None = None) -> tuple[str, bool]:
+    """The checkout's commit and whether its tracked files differ from it.
+
+    Falls back to ``$VGGREPRO_GIT_COMMIT`` (for copies of the tree without ``.git``).
+    """
+    repo = repo or Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return commit, bool(dirty)
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get("VGGREPRO_GIT_COMMIT", "unknown"), False
+
+
+def now() -> str:
+    """The current UTC time in ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def provenance(device: torch.device) -> dict:
+    """Everything a results file records about the machine and the code."""
+    commit, dirty = git_commit()
+    return {
+        "device": device_name(device),
+        "device_type": device.type,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+    }

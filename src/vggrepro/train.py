@@ -1,0 +1,338 @@
+"""Train a reduced VGG on CIFAR-10 with the paper's recipe; one code path for CPU and GPU.
+
+The recipe (the paper's section 3.1): SGD, momentum 0.9, weight decay 5e-4, batch 256,
+dropout 0.5 on the two hidden FC layers, learning rate 1e-2 divided by 10 when validation
+accuracy stops improving (at most three times), here within a fixed epoch budget. On CUDA the
+loop runs in bf16 autocast with channels_last (and optionally ``torch.compile``); on the CPU
+in fp32. A checkpoint after every epoch makes an interrupted run resume to the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vggrepro.configs import VGGSpec
+from vggrepro.data import CIFAR10, channel_stats, split_validation
+from vggrepro.evaluate import accuracy, evaluate
+from vggrepro.initialisation import initialise, warm_start
+from vggrepro.loader import DeviceLoader
+from vggrepro.models import VGG, build
+from vggrepro.provenance import now, provenance
+from vggrepro.results import SCHEMA_VERSION, save_result
+
+DIVERGED_LOSS = 100.0
+"""A mean training loss above this (or not finite) stops the run as diverged."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one training run; recorded verbatim in its results file."""
+
+    arch: str = "vgg11"
+    batch_norm: bool = False
+    init: str = "kaiming"
+    warm_start: str | None = None  # path of a trained net A saved by ``save_model``
+    width: float = 0.5
+    fc_width: int = 512
+    dropout: float = 0.5
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_factor: float = 0.1
+    patience: int = 2
+    max_drops: int = 3
+    crop_padding: int = 4
+    flip: bool = True
+    jitter: tuple[int, int] | None = None
+    n_val: int = 5000
+    n_train: int | None = None  # a random subset of the training split (smoke runs)
+    n_test: int | None = None
+    eval_scales: tuple[int, ...] = (32, 48, 64)
+    eval_batch_size: int = 1000
+    seed: int = 0
+    compile: bool = False
+    preset: str = "reduced"
+    smoke: bool = False
+
+    def spec(self, num_classes: int = 10, resolution: int = 32) -> VGGSpec:
+        """The net this run trains."""
+        return VGGSpec(
+            self.arch,
+            num_classes=num_classes,
+            resolution=resolution,
+            width=self.width,
+            fc_width=self.fc_width,
+            batch_norm=self.batch_norm,
+            dropout=self.dropout,
+        )
+
+
+PRESETS: dict[str, dict] = {
+    # The reproduction: 32 x 32 CIFAR images through all five pooling stages (the last map is
+    # 1 x 1), conv widths halved (32..256 channels) and an FC head of 512, so that a VGG-19
+    # costs about a quarter of its full-width FLOPs at this size and the depth grid fits a
+    # few minutes of one H100.
+    "reduced": {},
+    # CPU smoke test: a few hundred images, one epoch, tiny widths. Never a result to cite.
+    "smoke": {
+        "width": 1 / 16,
+        "fc_width": 32,
+        "epochs": 1,
+        "batch_size": 64,
+        "n_train": 512,
+        "n_val": 250,
+        "n_test": 250,
+        "eval_scales": (32, 48),
+        "eval_batch_size": 250,
+        "smoke": True,
+    },
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    """A ``TrainConfig`` from a named preset, with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise ValueError(f"unknown training options {sorted(unknown)}")
+    return TrainConfig(**{**PRESETS[name], "preset": name, **overrides})
+
+
+@dataclass
+class Split:
+    """The tensors of one run, on its device: train / validation / test."""
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random subset of ``n`` examples (all of them when ``n`` is None)."""
+    if n is None or n >= len(y):
+        return x, y
+    keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:n].sort().values
+    return x[keep], y[keep]
+
+
+def prepare(data: CIFAR10, cfg: TrainConfig, device: torch.device) -> Split:
+    """Hold out the validation split, take subsets, compute channel statistics, move to device."""
+    train_x, train_y, val_x, val_y = split_validation(data, cfg.n_val, seed=0)
+    train = _subset(train_x, train_y, cfg.n_train)
+    test = _subset(data.test_images, data.test_labels, cfg.n_test)
+    mean, std = channel_stats(train[0])
+    parts = [tuple(t.to(device) for t in part) for part in (train, (val_x, val_y), test)]
+    sizes = {"n_train": len(train[1]), "n_val": len(val_y), "n_test": len(test[1])}
+    return Split(*parts, mean=mean, std=std, sizes=sizes)
+
+
+def save_model(model: VGG, path: Path, dtype: torch.dtype = torch.float32) -> Path:
+    """Save a trained net (its spec and weights, cast to ``dtype``) for reuse."""
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    _atomic_save({"spec": asdict(model.spec), "state_dict": state}, Path(path))
+    return Path(path)
+
+
+def load_model(path: Path, device: str | torch.device = "cpu") -> VGG:
+    """Rebuild a net saved by ``save_model`` (weights in fp32)."""
+    saved = torch.load(path, map_location=device, weights_only=True)
+    model = build(VGGSpec(**{k: v for k, v in saved["spec"].items() if k != "stages"}))
+    model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
+    return model.to(device)
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def train(
+    cfg: TrainConfig,
+    data: CIFAR10,
+    *,
+    run_id: str,
+    grid: str = "single",
+    out: Path | None = None,
+    checkpoint: Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    model_path: Path | None = None,
+) -> dict:
+    """Train one run, evaluate it with every protocol, write its results file to ``out``.
+
+    ``checkpoint`` is written after every epoch; if it exists for the same configuration the
+    run resumes from it. ``model_path`` receives the final weights (``save_model``).
+    Returns the results dictionary.
+    """
+    started, t0 = now(), time.perf_counter()
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    split = prepare(data, cfg, device)
+
+    torch.manual_seed(cfg.seed)
+    model = initialise(build(cfg.spec(len(data.classes))), cfg.init)
+    if cfg.warm_start:
+        warm_start(model, load_model(Path(cfg.warm_start)))
+    model = model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    step_model = torch.compile(model) if cfg.compile else model
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=cfg.lr_factor, patience=cfg.patience,
+        min_lr=cfg.lr * cfg.lr_factor**cfg.max_drops * (1 - 1e-6), eps=0.0,
+    )  # fmt: skip
+    common = {"mean": split.mean, "std": split.std, "channels_last": cuda}
+    train_batches = DeviceLoader(
+        *split.train, cfg.batch_size, train=True, crop_padding=cfg.crop_padding, flip=cfg.flip,
+        jitter=cfg.jitter, drop_last=True, seed=cfg.seed, **common,
+    )  # fmt: skip
+    val_batches = DeviceLoader(*split.val, cfg.eval_batch_size, train=False, **common)
+    test_batches = DeviceLoader(*split.test, cfg.eval_batch_size, train=False, **common)
+
+    history: list[dict] = []
+    status, diverged_epoch, train_time, start_epoch = "completed", None, 0.0, 0
+    config = asdict(cfg)
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["config"] == config:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            plateau.load_state_dict(state["scheduler"])
+            train_batches.load_state_dict(state["loader"])
+            _set_rng_state(state["rng"], device)
+            history, train_time, start_epoch = state["history"], state["train_time"], state["epoch"]
+            t0 -= state["wall_time"]  # the wall time counts the interrupted process too
+
+    steps = len(train_batches)
+    bar = tqdm(
+        total=cfg.epochs * steps, initial=start_epoch * steps, desc=run_id, disable=not progress,
+        unit="step", leave=False,
+    )  # fmt: skip
+    for epoch in range(start_epoch, cfg.epochs):
+        tick = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        hits = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for i, (x, y) in enumerate(train_batches, start=1):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = step_model(x)
+                loss = F.cross_entropy(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(y)
+            hits += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            bar.update()
+            if i % 50 == 0 or i == steps:  # one host sync every 50 steps
+                mean_loss = loss_sum.item() / seen
+                if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS:
+                    break
+                rate = seen / (time.perf_counter() - tick)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{mean_loss:.3f}", img_s=f"{rate:.0f}")
+        mean_loss = loss_sum.item() / max(seen, 1)
+        if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS:
+            status, diverged_epoch = "diverged", epoch + 1
+            train_time += time.perf_counter() - tick
+            break
+        val_acc = accuracy(model, val_batches)
+        lr = opt.param_groups[0]["lr"]
+        plateau.step(val_acc)
+        train_time += time.perf_counter() - tick
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": mean_loss,
+                "train_acc": hits.item() / seen,
+                "val_acc": val_acc,
+                "lr": lr,
+                "seconds": time.perf_counter() - tick,
+            }
+        )
+        bar.set_postfix(epoch=epoch + 1, loss=f"{mean_loss:.3f}", val=f"{val_acc:.3f}")
+        if checkpoint is not None:
+            _atomic_save(
+                {
+                    "config": config,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": plateau.state_dict(),
+                    "loader": train_batches.state_dict(),
+                    "rng": _rng_state(device),
+                    "history": history,
+                    "train_time": train_time,
+                    "wall_time": time.perf_counter() - t0,
+                },
+                checkpoint,
+            )
+    bar.close()
+
+    test = evaluate(model, test_batches, cfg.eval_scales) if status == "completed" else {}
+    if model_path is not None and status == "completed":
+        save_model(model, model_path)
+    images = split.sizes["n_train"] // cfg.batch_size * cfg.batch_size * len(history)
+    result = {
+        "schema": SCHEMA_VERSION,
+        "run_id": run_id,
+        "grid": grid,
+        "preset": cfg.preset,
+        "smoke": cfg.smoke,
+        "seed": cfg.seed,
+        "status": status,
+        "diverged_epoch": diverged_epoch,
+        "config": config,
+        "params": sum(p.numel() for p in model.parameters()),
+        "history": history,
+        "test": test,
+        "wall_time_s": time.perf_counter() - t0,
+        "train_time_s": train_time,
+        "images_per_s": images / train_time if train_time > 0 else 0.0,
+        "started": started,
+        "finished": now(),
+        "provenance": provenance(device),
+        "data": {"source": data.source, "checksum": data.checksum, **split.sizes},
+    }
+    if out is not None:
+        save_result(result, out)
+    return result

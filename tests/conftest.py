@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny synthetic CIFAR-10 (in memory and as an ImageFolder on disk)."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.io import write_png
+
+from vggrepro.data import CIFAR10, load_cifar10
+
+REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def synthetic_images(n_per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noisy images whose mean colour depends on the class, so a net can learn them."""
+    labels = torch.arange(10).repeat_interleave(n_per_class)
+    colours = torch.rand(10, 3, 1, 1, generator=torch.Generator().manual_seed(0)) * 200
+    noise = torch.rand(len(labels), 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+    base, noise = colours[labels], noise * 55
+    return (base + noise).to(torch.uint8), labels
+
+
+def tiny_cifar(n_train: int = 12, n_test: int = 4) -> CIFAR10:
+    """A CIFAR10 object of ``n_train`` / ``n_test`` synthetic images per class."""
+    train_x, train_y = synthetic_images(n_train, seed=0)
+    test_x, test_y = synthetic_images(n_test, seed=1)
+    return CIFAR10(train_x, train_y, test_x, test_y, CLASSES, "synthetic", "0" * 64)
+
+
+@pytest.fixture
+def tiny() -> CIFAR10:
+    return tiny_cifar()
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny data set written as an ImageFolder tree of PNG files."""
+    root = tmp_path_factory.mktemp("tiny-cifar")
+    data = tiny_cifar()
+    for split in ("train", "test"):
+        images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
+        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+            folder = root / split / CLASSES[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            write_png(image, str(folder / f"{i:04d}.png"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_cifar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CIFAR10]:
+    """The offline CIFAR-10 copy beside the checkout, decoded once per test session."""
+    if not REAL_ARCHIVE.exists():
+        pytest.skip(f"the offline CIFAR-10 copy is not at {REAL_ARCHIVE}")
+    cache = tmp_path_factory.mktemp("cifar-cache")
+    yield load_cifar10(REAL_ARCHIVE, cache, progress=False)
+    shutil.rmtree(cache)  # 180 MB decoded

@@ -1,0 +1,450 @@
+"""Tests for vggrepro.data on tiny synthetic ImageFolder sources, plus one on the real archive."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tarfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torchvision
+from torchvision.io import encode_jpeg, encode_png
+
+from vggrepro import data as data_module
+from vggrepro.data import (
+    CIFAR10,
+    DataError,
+    channel_stats,
+    from_torchvision,
+    load_cifar10,
+    split_validation,
+)
+
+# Not in alphabetical order, so that a loader that kept creation order would be caught.
+CLASSES = ["truck", "airplane", "ship", "bird", "cat", "horse", "deer", "frog", "dog", "automobile"]
+N_TRAIN, N_TEST = 3, 2
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
+REAL_SHA256 = "caee4964ee157074cd166f19fc57801edbb2493096149057c636738291eee788"  # data README
+
+
+def pattern(label: int, index: int, size: int = 32) -> torch.Tensor:
+    """A uint8 (3, size, size) image that identifies its class and index."""
+    image = torch.zeros(3, size, size, dtype=torch.uint8)
+    image[0] = 20 * label
+    image[1] = 50 * index
+    image[2] = torch.arange(size, dtype=torch.uint8)[None, :] * 4  # a horizontal ramp
+    return image
+
+
+def write_tree(root: Path, classes: list[str] = CLASSES, fmt: str = "png") -> Path:
+    """Write ``train/<class>/i.<fmt>`` and ``test/<class>/i.<fmt>`` images of ``pattern``."""
+    for split, count in (("train", N_TRAIN), ("test", N_TEST)):
+        for c in classes:
+            folder = root / split / c
+            folder.mkdir(parents=True)
+            for i in range(count):
+                image = pattern(sorted(classes).index(c), i)
+                encoded = encode_png(image) if fmt == "png" else encode_jpeg(image, quality=95)
+                (folder / f"{i:04d}.{fmt}").write_bytes(encoded.numpy().tobytes())
+    return root
+
+
+def make_archive(tree: Path, archive: Path) -> Path:
+    """Pack the contents of ``tree`` (not the folder itself) into ``archive``."""
+    mode = "w:gz" if archive.name.endswith((".tar.gz", ".tgz")) else "w"
+    with tarfile.open(archive, mode) as tar:
+        for child in sorted(tree.iterdir()):
+            tar.add(child, arcname=child.name)
+    return archive
+
+
+def cache_files(cache: Path) -> list[Path]:
+    """Everything in the cache folder, temporary files included."""
+    return sorted(cache.iterdir()) if cache.exists() else []
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """A synthetic PNG archive of 10 classes x (3 train + 2 test) images."""
+    return make_archive(write_tree(tmp_path / "tree"), tmp_path / "tiny-cifar.tar.gz")
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def expected_labels(count: int) -> torch.Tensor:
+    return torch.arange(len(CLASSES)).repeat_interleave(count)
+
+
+def test_archive_gives_tensors_in_alphabetical_class_order(archive: Path, cache: Path) -> None:
+    data = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert data.classes == sorted(CLASSES)
+    assert data.train_images.shape == (10 * N_TRAIN, 3, 32, 32)
+    assert data.test_images.shape == (10 * N_TEST, 3, 32, 32)
+    assert data.train_images.dtype == data.test_images.dtype == torch.uint8
+    assert data.train_labels.dtype == data.test_labels.dtype == torch.int64
+    assert torch.equal(data.train_labels, expected_labels(N_TRAIN))
+    assert torch.equal(data.test_labels, expected_labels(N_TEST))
+    # PNG is lossless: every image is exactly the pattern of its label and file index.
+    for k, label in enumerate(data.train_labels.tolist()):
+        assert torch.equal(data.train_images[k], pattern(label, k % N_TRAIN))
+    assert data.source == "tiny-cifar"
+    assert data.checksum == hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("suffix", [".tgz", ".tar"])
+def test_other_archive_suffixes(tmp_path: Path, cache: Path, suffix: str) -> None:
+    source = make_archive(write_tree(tmp_path / "tree"), tmp_path / f"mini{suffix}")
+    data = load_cifar10(source, cache_dir=cache, progress=False)
+    assert data.source == "mini"
+    assert torch.equal(data.train_labels, expected_labels(N_TRAIN))
+
+
+def test_folder_matches_archive(tmp_path: Path, archive: Path, cache: Path) -> None:
+    folder = load_cifar10(tmp_path / "tree", cache_dir=cache, progress=False)
+    packed = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert folder.source == "folder:tree"
+    assert torch.equal(folder.train_images, packed.train_images)
+    assert torch.equal(folder.test_labels, packed.test_labels)
+    assert folder.checksum != packed.checksum
+    # The folder checksum covers file contents: changing one byte of an image changes it.
+    image = tmp_path / "tree" / "test" / "cat" / "0000.png"
+    image.write_bytes(encode_png(pattern(3, 0) + 1).numpy().tobytes())
+    changed = load_cifar10(tmp_path / "tree", cache_dir=cache, progress=False)
+    assert changed.checksum != folder.checksum
+    assert not torch.equal(changed.test_images, folder.test_images)
+
+
+def test_jpeg_images_decode_close_to_originals(tmp_path: Path, cache: Path) -> None:
+    source = make_archive(write_tree(tmp_path / "tree", fmt="jpg"), tmp_path / "jpeg.tar.gz")
+    data = load_cifar10(source, cache_dir=cache, progress=False)
+    for k, label in enumerate(data.test_labels.tolist()):
+        original = pattern(label, k % N_TEST).float()
+        assert (data.test_images[k].float() - original).abs().mean() < 4  # lossy, but close
+
+
+def test_hidden_files_and_top_level_readme_are_ignored(tmp_path: Path, cache: Path) -> None:
+    tree = write_tree(tmp_path / "tree")
+    (tree / "README.md").write_text("notes")
+    (tree / "train" / "cat" / ".DS_Store").write_bytes(b"\0\1")
+    data = load_cifar10(tree, cache_dir=cache, progress=False)
+    assert len(data.train_images) == 10 * N_TRAIN
+
+
+def test_cache_is_written_once_and_reused(
+    archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert [p.suffix for p in cache_files(cache)] == [".pt"]
+
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("decoded although the cache was valid")
+
+    monkeypatch.setattr(data_module, "_decode", no_decoding)
+    monkeypatch.setattr(data_module, "_read_archive", no_decoding)
+    second = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert torch.equal(first.train_images, second.train_images)
+    assert torch.equal(first.test_labels, second.test_labels)
+    assert second.checksum == first.checksum
+    assert len(cache_files(cache)) == 1
+
+
+def test_cache_is_keyed_by_checksum(tmp_path: Path, cache: Path) -> None:
+    tree = write_tree(tmp_path / "tree")
+    source = make_archive(tree, tmp_path / "data.tar")
+    first = load_cifar10(source, cache_dir=cache, progress=False)
+    (tree / "train" / "dog" / "0000.png").write_bytes(encode_png(pattern(0, 0)).numpy().tobytes())
+    make_archive(tree, source)  # same name, different contents
+    second = load_cifar10(source, cache_dir=cache, progress=False)
+    assert second.checksum != first.checksum
+    assert len(cache_files(cache)) == 2
+    dog = first.classes.index("dog") * N_TRAIN
+    assert torch.equal(first.train_images[dog], pattern(first.classes.index("dog"), 0))
+    assert torch.equal(second.train_images[dog], pattern(0, 0))
+
+
+def test_crash_while_writing_leaves_no_cache(
+    archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(obj: object, f) -> None:
+        f.write(b"half a cache")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", crash)
+        with pytest.raises(KeyboardInterrupt):
+            load_cifar10(archive, cache_dir=cache, progress=False)
+    assert cache_files(cache) == []
+    data = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert len(data.train_images) == 10 * N_TRAIN
+    assert [p.suffix for p in cache_files(cache)] == [".pt"]
+
+
+def test_killed_write_leaves_no_trusted_cache(
+    archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed mid-write runs no cleanup: at most a temporary file may remain."""
+
+    def crash(obj: object, f) -> None:
+        f.write(b"half a cache")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", crash)
+        patch.setattr(Path, "unlink", lambda self, missing_ok=False: None)  # no cleanup
+        with pytest.raises(KeyboardInterrupt):
+            load_cifar10(archive, cache_dir=cache, progress=False)
+    assert [p.suffix for p in cache_files(cache)] == [".tmp"]
+    data = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert len(data.test_images) == 10 * N_TEST
+    assert sorted(p.suffix for p in cache_files(cache)) == [".pt", ".tmp"]
+
+
+def test_folder_digest_covers_paths_and_contents() -> None:
+    digest = data_module._digest
+    base = digest([("a/b.png", b"xy"), ("c.png", b"z")])
+    assert digest([("a/b.png", b"xz"), ("c.png", b"z")]) != base  # same length, new bytes
+    assert digest([("a/b.pn", b"gxy"), ("c.png", b"z")]) != base  # boundary moved
+    assert digest([("a/b.png", b"xy"), ("c.png", b"z")]) == base
+
+
+def test_damaged_cache_is_rebuilt(archive: Path, cache: Path) -> None:
+    first = load_cifar10(archive, cache_dir=cache, progress=False)
+    (path,) = cache_files(cache)
+    path.write_bytes(path.read_bytes()[:100])
+    second = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert torch.equal(first.train_images, second.train_images)
+    assert torch.load(path, weights_only=True)["checksum"] == first.checksum
+
+
+def test_source_and_cache_from_environment(
+    archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VGGREPRO_DATA", str(archive))
+    monkeypatch.setenv("VGGREPRO_CACHE", str(cache))
+    data = load_cifar10(progress=False)
+    assert data.source == "tiny-cifar"
+    assert len(cache_files(cache)) == 1
+
+
+class FakeTorchvisionCIFAR10:
+    """Stands in for torchvision.datasets.CIFAR10: NHWC uint8 ``data``, list ``targets``."""
+
+    calls: list[tuple[str, bool, bool]] = []
+
+    def __init__(self, root: str, train: bool, download: bool) -> None:
+        FakeTorchvisionCIFAR10.calls.append((root, train, download))
+        n = 4 if train else 2
+        self.data = torch.stack([pattern(i % 10, i).permute(1, 2, 0) for i in range(n)]).numpy()
+        self.targets = [i % 10 for i in range(n)]
+        self.classes = sorted(CLASSES)
+        folder = Path(root) / "cifar-10-batches-py"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "data_batch_1").write_bytes(b"batch")
+
+
+def test_torchvision_source_is_the_default(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VGGREPRO_DATA", raising=False)
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeTorchvisionCIFAR10)
+    FakeTorchvisionCIFAR10.calls = []
+    data = load_cifar10(cache_dir=cache, progress=False)
+    root = str(cache / "torchvision")
+    assert FakeTorchvisionCIFAR10.calls == [(root, True, True), (root, False, True)]
+    assert data.source == "torchvision"
+    assert data.train_images.shape == (4, 3, 32, 32)
+    assert torch.equal(data.train_images[3], pattern(3, 3))  # NHWC became NCHW
+    assert torch.equal(data.train_labels, torch.tensor([0, 1, 2, 3]))
+    assert data.train_labels.dtype == torch.int64
+    assert data.classes == sorted(CLASSES)
+    batches = data_module._digest([("data_batch_1", b"batch")])
+    assert data.checksum == batches
+    # With torchvision's downloaded archive present, the checksum is that file's sha256.
+    (cache / "torchvision" / "cifar-10-python.tar.gz").write_bytes(b"archive")
+    again = load_cifar10("torchvision", cache_dir=cache, progress=False)
+    assert again.checksum == hashlib.sha256(b"archive").hexdigest()
+
+
+def test_from_torchvision_rejects_channels_first_data() -> None:
+    nchw = torch.zeros(2, 3, 32, 32, dtype=torch.uint8).numpy()
+    bad = SimpleNamespace(data=nchw, targets=[0, 1], classes=CLASSES)
+    good = SimpleNamespace(data=nchw.transpose(0, 2, 3, 1), targets=[0, 1], classes=CLASSES)
+    assert from_torchvision(good, good, "x").train_images.shape == (2, 3, 32, 32)
+    with pytest.raises(DataError, match="train data is"):
+        from_torchvision(bad, good, "x")
+
+
+# Each bad source: a function that builds it under a tmp folder, and what the error must name.
+def _missing(tmp: Path) -> Path:
+    return tmp / "nowhere.tar.gz"
+
+
+def _not_an_archive(tmp: Path) -> Path:
+    path = tmp / "cifar.zip"
+    path.write_bytes(b"PK\3\4")
+    return path
+
+
+def _corrupt(tmp: Path) -> Path:
+    path = tmp / "corrupt.tar.gz"
+    path.write_bytes(bytes(range(256)) * 16)
+    return path
+
+
+def _truncated(tmp: Path) -> Path:
+    whole = make_archive(write_tree(tmp / "tree"), tmp / "whole.tar.gz").read_bytes()
+    path = tmp / "truncated.tar.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    return path
+
+
+def _no_test(tmp: Path) -> Path:
+    tree = write_tree(tmp / "tree")
+    shutil.rmtree(tree / "test")
+    return tree
+
+
+def _image_outside_class(tmp: Path) -> Path:
+    tree = write_tree(tmp / "tree")
+    shutil.copy(tree / "train" / "cat" / "0000.png", tree / "train" / "stray.png")
+    return tree
+
+
+def _nine_classes(tmp: Path) -> Path:
+    return write_tree(tmp / "tree", classes=CLASSES[:9])
+
+
+def _unreadable(tmp: Path) -> Path:
+    tree = write_tree(tmp / "tree")
+    (tree / "test" / "frog" / "0001.png").write_bytes(b"not an image at all")
+    return tree
+
+
+def _empty_file(tmp: Path) -> Path:
+    tree = write_tree(tmp / "tree")
+    (tree / "test" / "frog" / "0001.png").write_bytes(b"")
+    return tree
+
+
+def _wrong_size(tmp: Path) -> Path:
+    tree = write_tree(tmp / "tree")
+    image = torch.zeros(3, 32, 33, dtype=torch.uint8)
+    (tree / "train" / "deer" / "0002.png").write_bytes(encode_png(image).numpy().tobytes())
+    return tree
+
+
+def _grayscale(tmp: Path) -> Path:
+    tree = write_tree(tmp / "tree")
+    image = torch.zeros(1, 32, 32, dtype=torch.uint8)
+    (tree / "train" / "deer" / "0002.png").write_bytes(encode_png(image).numpy().tobytes())
+    return tree
+
+
+BAD_FOLDERS = [
+    (_no_test, "no images in test/"),
+    (_image_outside_class, "train/stray.png is not inside"),
+    (_nine_classes, "9 class folders"),
+    (_unreadable, "cannot decode test/frog/0001.png"),
+    (_empty_file, "cannot decode test/frog/0001.png"),
+    (_wrong_size, "train/deer/0002.png is 33x32 with 3 channel"),
+    (_grayscale, "train/deer/0002.png is 32x32 with 1 channel"),
+]
+BAD_FILES = [
+    (_missing, "no such file or folder"),
+    (_not_an_archive, "expected a folder or"),
+    (_corrupt, "not a readable tar archive"),
+    (_truncated, "not a readable tar archive"),
+]
+
+
+def _as_archive(build):
+    def build_archive(tmp: Path) -> Path:
+        return make_archive(build(tmp), tmp / "bad.tar.gz")
+
+    return build_archive
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    BAD_FILES + BAD_FOLDERS + [(_as_archive(b), m) for b, m in BAD_FOLDERS],
+    ids=[b.__name__ for b, _ in BAD_FILES + BAD_FOLDERS]
+    + [f"{b.__name__}-archive" for b, _ in BAD_FOLDERS],
+)
+def test_bad_source_raises_naming_the_path_and_writes_no_cache(
+    tmp_path: Path, cache: Path, build, message: str
+) -> None:
+    source = build(tmp_path)
+    with pytest.raises(DataError) as error:
+        load_cifar10(source, cache_dir=cache, progress=False)
+    assert str(source) in str(error.value)
+    assert message in str(error.value)
+    assert cache_files(cache) == []
+
+
+def synthetic(n_per_class: int = 20, classes: int = 10) -> CIFAR10:
+    """A CIFAR10 whose training image i holds i in its first two pixels (i = 256 a + b)."""
+    n = n_per_class * classes
+    images = torch.zeros(n, 3, 32, 32, dtype=torch.uint8)
+    images[:, 0, 0, 0] = torch.arange(n) // 256
+    images[:, 0, 0, 1] = torch.arange(n) % 256
+    labels = torch.arange(n) % classes
+    names = [f"c{i}" for i in range(classes)]
+    return CIFAR10(images, labels, images[:0], labels[:0], names, "synthetic", "0")
+
+
+def ids(images: torch.Tensor) -> torch.Tensor:
+    return images[:, 0, 0, 0].long() * 256 + images[:, 0, 0, 1].long()
+
+
+def test_split_validation_is_disjoint_stratified_and_consistent() -> None:
+    data = synthetic(n_per_class=30)
+    train_x, train_y, val_x, val_y = split_validation(data, n_val=50, seed=1)
+    train_ids, val_ids = ids(train_x), ids(val_x)
+    assert len(val_ids) == 50 and len(train_ids) == 250
+    assert torch.equal(torch.cat([train_ids, val_ids]).sort().values, torch.arange(300))
+    assert torch.equal(val_y.bincount(minlength=10), torch.full((10,), 5))
+    assert torch.equal(train_y, data.train_labels[train_ids])  # labels stay with their images
+    assert torch.equal(val_y, data.train_labels[val_ids])
+    assert bool((train_ids.diff() > 0).all()) and bool((val_ids.diff() > 0).all())  # order kept
+
+
+def test_split_validation_depends_on_seed_only() -> None:
+    data = synthetic()
+    a, b, c = (ids(split_validation(data, 20, seed=s)[2]) for s in (0, 0, 1))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("n_val", [15, -10, 300])
+def test_split_validation_rejects_impossible_sizes(n_val: int) -> None:
+    with pytest.raises(ValueError, match="n_val|need"):
+        split_validation(synthetic(), n_val)
+
+
+def test_channel_stats_match_a_direct_computation() -> None:
+    images = torch.randint(0, 256, (9000, 3, 4, 5), dtype=torch.uint8)  # several 4096 chunks
+    images[:, 2] //= 4  # give the channels different statistics
+    mean, std = channel_stats(images)
+    x = images.double() / 255
+    assert mean == pytest.approx(x.mean(dim=(0, 2, 3)).tolist(), abs=1e-9)
+    assert std == pytest.approx(x.std(dim=(0, 2, 3), unbiased=False).tolist(), abs=1e-9)
+    assert std[2] < std[0] / 2
+
+
+@pytest.mark.slow
+def test_real_archive(real_cifar: CIFAR10) -> None:
+    """The offline JPEG copy (``real_cifar`` from conftest.py: decoded once per session)."""
+    data = real_cifar
+    assert data.source == "cifar10-jpeg"
+    assert data.checksum == REAL_SHA256
+    assert data.classes == sorted(CLASSES)
+    assert data.train_images.shape == (50000, 3, 32, 32)
+    assert data.test_images.shape == (10000, 3, 32, 32)
+    assert torch.equal(data.train_labels.bincount(), torch.full((10,), 5000))
+    assert torch.equal(data.test_labels.bincount(), torch.full((10,), 1000))
+    mean, _ = channel_stats(data.test_images)
+    assert mean == pytest.approx((0.49, 0.48, 0.45), abs=0.02)  # CIFAR-10's known means

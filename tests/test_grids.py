@@ -1,0 +1,133 @@
+"""Experiment grids, the command line, and a smoke grid on the real offline archive."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import vggrepro.grids as grids
+from vggrepro.cli import main
+from vggrepro.data import CIFAR10
+from vggrepro.results import aggregate, load_runs, runs_frame
+from vggrepro.train import load_model
+
+TINY = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}
+
+
+def test_every_grid_names_real_configurations() -> None:
+    from vggrepro.configs import resolve
+
+    for runs in grids.GRIDS.values():
+        for options in runs.values():
+            resolve(options["arch"])
+    assert set(grids.GRIDS["depth"]) == {
+        f"{a}{bn}" for a in ("vgg11", "vgg13", "vgg16", "vgg19") for bn in ("", "_bn")
+    }
+
+
+def test_init_grid_trains_the_warm_start_source_first(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = grids.run_grid(
+        "init", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), smoke=True,
+        progress=False, eval_scales=(32,), epochs=1, **TINY,
+    )  # fmt: skip
+    assert [r["run_id"] for r in runs][0] == "init/vgg11_paper-s0"
+    assert len(runs) == len(grids.GRIDS["init"])
+    warm = next(r for r in runs if r["run_id"] == "init/vgg19_warm-s0")
+    source = tmp_path / "ck" / "init" / "vgg11_paper-s0.model.pt"
+    assert warm["config"]["warm_start"] == str(source)
+    assert load_model(source).spec.config == "A"
+    assert all(r["smoke"] for r in runs)
+    assert len(list((tmp_path / "r" / "init").glob("*.json"))) == len(runs)
+
+    # Started again, the grid finds every result recorded and trains nothing.
+    def refuse(*args, **kwargs):
+        raise AssertionError("a recorded run was trained again")
+
+    monkeypatch.setattr(grids, "train", refuse)
+    again = grids.run_grid(
+        "init", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), smoke=True,
+        progress=False, eval_scales=(32,), epochs=1, **TINY,
+    )  # fmt: skip
+    assert [r["run_id"] for r in again] == [r["run_id"] for r in runs]
+
+
+def test_unknown_grid_lists_the_valid_ones(tiny: CIFAR10, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="depth, init"):
+        grids.run_grid("width", tiny, out=tmp_path, checkpoints=tmp_path)
+
+
+def test_help_documents_every_option(capsys: pytest.CaptureFixture) -> None:
+    for command, options in {
+        "train": [
+            "--arch",
+            "--bn",
+            "--init",
+            "--seed",
+            "--smoke",
+            "--data",
+            "--epochs",
+            "--jitter",
+        ],
+        "run": ["--smoke", "--seeds", "--out", "--data", "--compile", "--quiet"],
+    }.items():
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0
+        text = capsys.readouterr().out
+        for option in options:
+            assert option in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--epochs", "0"], "must be a positive integer"),
+        (["train", "--arch", "vgg20"], "invalid choice: 'vgg20'"),
+        (["train", "--jitter", "40"], "expected SMIN,SMAX"),
+        (["train", "--init", "xavier"], "invalid choice: 'xavier'"),
+        (["run", "everything"], "invalid choice: 'everything'"),
+        (["train", "--lr", "-1"], "must be a positive number"),
+    ],
+)
+def test_bad_option_values_are_refused_clearly(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_data_path_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "nowhere.tar.gz"
+    assert main(["train", "--smoke", "--data", str(missing), "--cache", str(tmp_path)]) == 2
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_train_command_writes_a_result(tiny_folder: Path, tmp_path: Path) -> None:
+    argv = [
+        "train", "--smoke", "--quiet", "--bn", "--epochs", "1", "--n-val", "20",
+        "--batch-size", "20", "--data", str(tiny_folder), "--cache", str(tmp_path / "c"),
+        "--out", str(tmp_path / "out"), "--checkpoints", str(tmp_path / "ck"),
+        "--save-model", str(tmp_path / "m.pt"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    (result,) = load_runs(tmp_path / "out")
+    assert result["config"]["batch_norm"] and result["data"]["source"] == "folder:tiny-cifar0"
+    assert main(["export", str(tmp_path / "m.pt"), str(tmp_path / "half.pt")]) == 0
+    state = torch.load(tmp_path / "half.pt", weights_only=True)["state_dict"]
+    assert state["features.0.weight"].dtype == torch.float16
+
+
+@pytest.mark.slow
+def test_smoke_depth_grid_on_the_offline_archive(real_cifar: CIFAR10, tmp_path: Path) -> None:
+    runs = grids.run_grid(
+        "depth", real_cifar, out=tmp_path / "smoke", checkpoints=tmp_path / "ck", smoke=True,
+        progress=False,
+    )  # fmt: skip
+    assert len(runs) == len(grids.GRIDS["depth"]) * len(grids.SMOKE_SEEDS)
+    assert all(r["smoke"] and r["data"]["source"] == "cifar10-jpeg" for r in runs)
+    table = aggregate(runs_frame(load_runs(tmp_path / "smoke")))
+    assert len(table) == 8 and (table["seeds"] == 2).all()

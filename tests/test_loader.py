@@ -1,0 +1,182 @@
+"""Tests for vggrepro.loader: coverage, determinism, augmentation geometry, normalisation."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vggrepro.loader import DeviceLoader, hflip, resize
+
+N, SIZE = 50, 8
+PAD = 2
+IDENTITY = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
+
+
+def images_with_positions(n: int = N, size: int = SIZE) -> torch.Tensor:
+    """uint8 images whose every pixel value is unique within an image and non-zero."""
+    positions = torch.arange(1, 3 * size * size + 1).view(3, size, size)  # 1..192 for size 8
+    return positions.to(torch.uint8).expand(n, -1, -1, -1).contiguous()
+
+
+def loader(**kwargs) -> DeviceLoader:
+    options = {"batch_size": 16, "train": True, **IDENTITY, "seed": 0} | kwargs
+    images = options.pop("images", images_with_positions())
+    return DeviceLoader(images, torch.arange(len(images)), **options)
+
+
+def epoch(dl: DeviceLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """All batches of one epoch, concatenated."""
+    xs, ys = zip(*dl, strict=True)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def pixels(x: torch.Tensor) -> torch.Tensor:
+    """Back from identity-normalised floats to pixel values."""
+    return (x * 255).round()
+
+
+def shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``image`` translated by (dy, dx) pixels, zero-filled: what a padded random crop gives."""
+    padded = F.pad(image, (PAD,) * 4)
+    h, w = image.shape[-2:]
+    return padded[:, PAD - dy : PAD - dy + h, PAD - dx : PAD - dx + w]
+
+
+def test_epoch_covers_every_index_once() -> None:
+    dl = loader(batch_size=16)
+    assert len(dl) == 4  # 50 = 3 x 16 + 2
+    sizes = [len(y) for _, y in dl]
+    assert sizes == [16, 16, 16, 2]
+    _, y = epoch(dl)
+    assert torch.equal(y.sort().values, torch.arange(N))
+    assert not torch.equal(y, torch.arange(N))  # shuffled
+
+
+def test_drop_last_drops_the_partial_batch() -> None:
+    dl = loader(batch_size=16, drop_last=True)
+    assert len(dl) == 3
+    _, y = epoch(dl)
+    assert len(y) == 48 and len(y.unique()) == 48
+
+
+def test_batches_are_float32_and_int64() -> None:
+    x, y = next(iter(loader()))
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.shape == (16, 3, SIZE, SIZE)
+
+
+def test_same_seed_same_batches_other_seed_other_order() -> None:
+    a, b, c = (epoch(loader(seed=s, jitter=(8, 12))) for s in (3, 3, 4))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[1], c[1])
+
+
+def test_successive_epochs_differ() -> None:
+    dl = loader()
+    assert not torch.equal(epoch(dl)[1], epoch(dl)[1])
+
+
+def test_crop_and_flip_give_only_valid_shifts_of_the_original() -> None:
+    images = images_with_positions(200)
+    x, y = epoch(loader(images=images, crop_padding=PAD, flip=True, batch_size=64))
+    original = images[0].float()
+    candidates = {
+        (dy, dx, f): shifted(hflip(original) if f else original, dy, dx)
+        for dy, dx, f in itertools.product(range(-PAD, PAD + 1), range(-PAD, PAD + 1), (0, 1))
+    }
+    seen = set()
+    for out in pixels(x):
+        matches = [key for key, image in candidates.items() if torch.equal(out, image)]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    # With 200 draws from 50 outcomes, nearly all appear; a stuck offset or flip would not.
+    assert len(seen) > 40
+    assert {f for _, _, f in seen} == {0, 1}
+
+
+def test_no_augmentation_when_disabled() -> None:
+    x, y = epoch(loader(crop_padding=0, flip=False))
+    assert torch.equal(pixels(x), images_with_positions()[y].float())
+
+
+def test_normalisation_uses_mean_and_std() -> None:
+    images = torch.randint(0, 256, (10, 3, SIZE, SIZE), dtype=torch.uint8)
+    mean, std = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
+    dl = DeviceLoader(images, torch.arange(10), 4, train=False, mean=mean, std=std)
+    x, _ = epoch(dl)
+    expected = (
+        images.double() / 255 - torch.tensor(mean).view(1, 3, 1, 1).double()
+    ) / torch.tensor(std).view(1, 3, 1, 1).double()
+    torch.testing.assert_close(x.double(), expected, rtol=0, atol=1e-5)
+
+
+def test_eval_loader_is_ordered_and_unaugmented() -> None:
+    dl = loader(train=False, crop_padding=PAD, flip=True, jitter=(10, 16), batch_size=16)
+    assert len(dl) == 4
+    x, y = epoch(dl)
+    assert torch.equal(y, torch.arange(N))
+    assert torch.equal(pixels(x), images_with_positions().float())
+    assert torch.equal(epoch(dl)[0], x)  # every epoch the same
+
+
+def test_state_dict_round_trip_reproduces_the_next_epoch() -> None:
+    options = {"crop_padding": PAD, "flip": True, "jitter": (8, 14)}
+    first = loader(seed=7, **options)
+    epoch(first)
+    state = first.state_dict()
+    expected = epoch(first)
+    resumed = loader(seed=123, **options)
+    resumed.load_state_dict(state)
+    got = epoch(resumed)
+    assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+def test_jitter_keeps_the_size() -> None:
+    x, _ = epoch(loader(jitter=(9, 20), crop_padding=0, flip=False))
+    assert x.shape == (N, 3, SIZE, SIZE)
+
+
+def test_jitter_at_the_original_size_is_the_identity() -> None:
+    x, y = epoch(loader(jitter=(SIZE, SIZE), crop_padding=0, flip=False))
+    assert torch.equal(pixels(x), images_with_positions()[y].float())
+
+
+def test_jitter_crops_a_rescaled_image() -> None:
+    image = images_with_positions(1)[0].float()
+    big = resize(image[None], 2 * SIZE)[0]
+    crops = [big[:, i : i + SIZE, j : j + SIZE] for i in range(SIZE + 1) for j in range(SIZE + 1)]
+    x, _ = epoch(loader(jitter=(2 * SIZE, 2 * SIZE), crop_padding=0, flip=False))
+    offsets = set()
+    for out in x * 255:
+        (k,) = [k for k, crop in enumerate(crops) if torch.allclose(out, crop, atol=1e-3)]
+        offsets.add(k)
+    assert len(offsets) > 10  # crops at random offsets, not one fixed corner
+
+
+def test_channels_last_output() -> None:
+    x, _ = next(iter(loader(channels_last=True)))
+    assert x.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_resize_scales_the_shorter_side_and_hflip_mirrors() -> None:
+    x = torch.rand(2, 3, 8, 12)
+    assert resize(x, 16).shape == (2, 3, 16, 24)
+    assert torch.equal(hflip(x)[..., 0], x[..., -1])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"images": images_with_positions().float()},
+        {"jitter": (SIZE - 1, 12)},
+        {"jitter": (12, 10)},
+        {"mean": (0.5,)},
+        {"batch_size": 0},
+    ],
+)
+def test_invalid_arguments_are_rejected(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        loader(**kwargs)

@@ -1,0 +1,125 @@
+"""Results files: schema, atomic writes, loading, aggregation over seeds, CSV export."""
+
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from vggrepro.results import (
+    ResultError,
+    aggregate,
+    export_csv,
+    load_result,
+    load_runs,
+    runs_frame,
+    save_result,
+    validate,
+    write_json,
+)
+from vggrepro.train import preset, train
+
+TINY = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}
+
+
+@pytest.fixture(scope="module")
+def recorded() -> dict:
+    """One real (tiny) run's result, made once for this module."""
+    from conftest import tiny_cifar
+
+    cfg = preset("smoke", epochs=1, eval_scales=(32,), **TINY)
+    return train(cfg, tiny_cifar(), run_id="g/a-s0", grid="g", progress=False)
+
+
+def test_a_real_result_passes_the_schema(recorded: dict) -> None:
+    assert validate(json.loads(json.dumps(recorded))) is not None
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda r: r.pop("seed"), "missing field 'seed'"),
+        (lambda r: r["provenance"].pop("device"), "result.provenance: missing field 'device'"),
+        (lambda r: r.update(seed="0"), "field 'seed' must be int, got str"),
+        (lambda r: r.update(smoke=1), "field 'smoke' must be bool"),
+        (lambda r: r.update(status="crashed"), "status 'crashed'"),
+        (lambda r: r.update(status="diverged"), "diverged_epoch must be set"),
+        (lambda r: r["history"][0].pop("val_acc"), "history[0]: missing field 'val_acc'"),
+        (lambda r: r["test"]["centre"].pop("top5_error"), "test.centre: missing field"),
+        (lambda r: r["config"].pop("lr"), "config lacks lr"),
+        (lambda r: r.update(schema=99), "schema version 99"),
+    ],
+)
+def test_a_malformed_result_is_rejected_with_the_field_named(
+    recorded: dict, damage, words: str
+) -> None:
+    bad = copy.deepcopy(recorded)
+    damage(bad)
+    with pytest.raises(ResultError) as info:
+        validate(bad)
+    assert words in str(info.value)
+
+
+def test_loading_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ResultError, match="broken.json: not valid JSON"):
+        load_result(tmp_path / "broken.json")
+    (tmp_path / "broken.json").write_text("[]")
+    with pytest.raises(ResultError, match="broken.json: a results file must hold"):
+        load_runs(tmp_path)
+
+
+def test_writes_are_atomic(tmp_path: Path) -> None:
+    path = write_json({"a": 1}, tmp_path / "x.json")
+
+    class Unserialisable:
+        pass
+
+    with pytest.raises(TypeError):
+        write_json({"a": Unserialisable()}, path)
+    assert json.loads(path.read_text()) == {"a": 1}  # the old file survives
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temp file left
+
+
+def test_nan_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        write_json({"loss": float("nan")}, tmp_path / "nan.json")
+
+
+def _seeded(recorded: dict, arch: str, seed: int, top1: float) -> dict:
+    r = copy.deepcopy(recorded)
+    r["run_id"] = f"g/{arch}-s{seed}"
+    r["seed"] = seed
+    r["config"]["arch"] = arch
+    r["test"]["centre"]["top1_error"] = top1
+    return r
+
+
+def test_aggregate_over_seeds(recorded: dict, tmp_path: Path) -> None:
+    values = {"vgg11": [10.0, 12.0, 14.0], "vgg19": [8.0, 9.0]}
+    for arch, errors in values.items():
+        for seed, e in enumerate(errors):
+            save_result(_seeded(recorded, arch, seed, e), tmp_path / "g" / f"{arch}-s{seed}.json")
+    frame = runs_frame(load_runs(tmp_path))
+    assert list(frame["run_id"]) == [
+        "g/vgg11-s0",
+        "g/vgg11-s1",
+        "g/vgg11-s2",
+        "g/vgg19-s0",
+        "g/vgg19-s1",
+    ]
+    table = aggregate(frame).set_index("arch")
+    for arch, errors in values.items():
+        s = pd.Series(errors)
+        assert table.loc[arch, "centre/top1 mean"] == pytest.approx(s.mean())
+        assert table.loc[arch, "centre/top1 std"] == pytest.approx(s.std())  # sample std
+        assert table.loc[arch, "seeds"] == len(errors)
+    path = export_csv(table.reset_index(), tmp_path / "tables" / "depth.csv")
+    back = pd.read_csv(path)
+    assert list(back["arch"]) == ["vgg11", "vgg19"]
+    assert load_runs(tmp_path) and all(r["run_id"].startswith("g/") for r in load_runs(tmp_path))
+
+
+def test_missing_folder_has_no_runs(tmp_path: Path) -> None:
+    assert load_runs(tmp_path / "nothing") == []

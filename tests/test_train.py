@@ -1,0 +1,129 @@
+"""The training loop: a full run, determinism, divergence, and resuming after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vggrepro.data import CIFAR10
+from vggrepro.results import load_result, validate
+from vggrepro.train import PRESETS, load_model, preset, save_model, train
+
+# Tiny runs: 120 training images, 20 held out, 40 test images.
+TINY = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}
+
+
+def strip_times(result: dict) -> dict:
+    """A result without the fields that measure time or say when and where it ran."""
+    skip = {"wall_time_s", "train_time_s", "images_per_s", "started", "finished", "provenance"}
+    out = {k: v for k, v in result.items() if k not in skip}
+    out["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in result["history"]]
+    return out
+
+
+def test_a_run_learns_and_records_everything(tiny: CIFAR10, tmp_path: Path) -> None:
+    cfg = preset("smoke", epochs=4, batch_norm=True, dropout=0.0, **{**TINY, "batch_size": 10})
+    result = train(cfg, tiny, run_id="t/run", out=tmp_path / "r.json", progress=False)
+    assert load_result(tmp_path / "r.json") == json.loads(json.dumps(result))
+    assert result["status"] == "completed" and len(result["history"]) == 4
+    assert result["smoke"] is True and result["preset"] == "smoke"
+    assert result["data"] == {
+        "source": "synthetic", "checksum": "0" * 64, "n_train": 100, "n_val": 20, "n_test": 40,
+    }  # fmt: skip
+    assert result["provenance"]["device_type"] == "cpu"
+    assert result["images_per_s"] > 0
+    losses = [h["train_loss"] for h in result["history"]]
+    assert losses[-1] < losses[0]  # colour-coded classes are easy to learn
+    assert result["test"]["centre"]["top1_error"] < 60  # chance is 90
+    expected = {"centre", "flip", "dense@32", "dense@32+flip", "dense@48", "dense multi-scale"}
+    assert expected <= set(result["test"])
+    assert {"multi-crop", "dense + multi-crop"} <= set(result["test"])
+
+
+def test_same_seed_same_run_other_seed_other_run(tiny: CIFAR10) -> None:
+    cfg = preset("smoke", epochs=2, **TINY)
+    a = train(cfg, tiny, run_id="a", progress=False)
+    b = train(cfg, tiny, run_id="a", progress=False)
+    c = train(preset("smoke", epochs=2, seed=1, **TINY), tiny, run_id="a", progress=False)
+    assert strip_times(a) == strip_times(b)
+    assert a["history"][0]["train_loss"] != c["history"][0]["train_loss"]
+
+
+def test_divergence_stops_the_run_and_says_so(tiny: CIFAR10, tmp_path: Path) -> None:
+    cfg = preset("smoke", epochs=5, lr=1e4, init="paper_literal", **TINY)
+    result = train(cfg, tiny, run_id="boom", out=tmp_path / "boom.json", progress=False)
+    assert result["status"] == "diverged"
+    assert result["diverged_epoch"] == 1
+    assert result["test"] == {} and result["history"] == []
+    validate(load_result(tmp_path / "boom.json"))
+
+
+def test_learning_rate_drops_by_ten_on_a_plateau(tiny: CIFAR10) -> None:
+    # With a learning rate of 1e-9 validation accuracy never improves after epoch 1; with
+    # patience 0 every later epoch divides the rate by 10, at most max_drops times.
+    cfg = preset("smoke", epochs=6, patience=0, max_drops=2, lr=1e-9, **TINY)
+    lrs = [h["lr"] for h in train(cfg, tiny, run_id="p", progress=False)["history"]]
+    assert lrs == pytest.approx([1e-9, 1e-9, 1e-10, 1e-11, 1e-11, 1e-11], rel=1e-5)
+
+
+def test_saved_model_round_trips_in_fp16(tiny: CIFAR10, tmp_path: Path) -> None:
+    cfg = preset("smoke", epochs=1, **TINY)
+    train(cfg, tiny, run_id="m", model_path=tmp_path / "m.pt", progress=False)
+    model = load_model(tmp_path / "m.pt").eval()
+    save_model(model, tmp_path / "half.pt", dtype=torch.float16)
+    half = load_model(tmp_path / "half.pt").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), half(x), rtol=1e-2, atol=1e-2)
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "m.pt").stat().st_size
+
+
+def test_unknown_preset_or_option_is_named() -> None:
+    with pytest.raises(ValueError, match="reduced"):
+        preset("huge")
+    with pytest.raises(ValueError, match="learning_rate"):
+        preset("smoke", learning_rate=0.1)
+    assert PRESETS["smoke"]["smoke"] is True
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_result(tiny_folder: Path, tmp_path: Path) -> None:
+    """Kill a training process after its first checkpoint; the rerun must match a clean run."""
+    args = [
+        sys.executable, "-m", "vggrepro", "train", "--smoke", "--quiet", "--arch", "vgg13",
+        "--epochs", "8", "--batch-size", "10", "--n-val", "20", "--data", str(tiny_folder),
+        "--cache", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    # Bitwise equality across processes needs MKL's reproducible mode: otherwise its kernels
+    # may sum in an order that depends on how each process happened to align its buffers.
+    env = {**os.environ, "MKL_CBWR": "COMPATIBLE", "OMP_NUM_THREADS": "1"}
+    clean = subprocess.run(
+        [*args, "--out", str(tmp_path / "clean"), "--checkpoints", str(tmp_path / "ck-clean")],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "completed" in clean.stdout
+
+    ckpt_dir = tmp_path / "ck-killed"
+    command = [*args, "--out", str(tmp_path / "killed"), "--checkpoints", str(ckpt_dir)]
+    proc = subprocess.Popen(command, env=env)
+    ckpt = ckpt_dir / "single" / "vgg13-kaiming-s0.ckpt.pt"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    interrupted_at = torch.load(ckpt, weights_only=False)["epoch"]
+    assert 1 <= interrupted_at < 8
+    assert not (tmp_path / "killed").exists()  # no results file from the killed process
+
+    subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    resumed = load_result(tmp_path / "killed" / "vgg13-kaiming-s0.json")
+    reference = load_result(tmp_path / "clean" / "vgg13-kaiming-s0.json")
+    assert strip_times(resumed) == strip_times(reference)
