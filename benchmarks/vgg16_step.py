@@ -1,0 +1,165 @@
+"""Training-step throughput and model FLOPs utilisation (MFU) of full-size VGG-16.
+
+VGG-16 (configuration D: 224 x 224 inputs, 1000 classes, FC-4096) takes SGD steps on one
+synthetic batch that stays on the device, so the figure is the model's compute alone, without
+data loading. On CUDA the step runs in bf16 autocast with channels_last (optionally
+``torch.compile``), on the CPU in fp32.
+
+MFU = (3 x 2 x MACs per image x images/s) / peak, with the MACs counted analytically by
+``vggrepro.cost.totals`` and the peak the device's dense bf16 tensor-core rate (``PEAK_TFLOPS``,
+or ``--peak-tflops``). Without a known peak (the CPU) MFU is reported as not available.
+
+Run: ``python benchmarks/vgg16_step.py [--batch-size B] [--steps N] [--compile] [--json OUT]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from vggrepro.configs import VGGSpec
+from vggrepro.cost import totals
+from vggrepro.models import build
+from vggrepro.provenance import device_name, now, provenance
+
+PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
+    # Dense bf16 tensor-core peaks, in TFLOP/s, keyed by a part of torch.cuda.get_device_name;
+    # the first key found in the name wins. NVIDIA's datasheets print bf16 "with sparsity",
+    # which is twice the dense rate, hence the halves.
+    # Only the SXM parts this project is lent are listed; pass --peak-tflops for others.
+    # H200 datasheet (nvidia.com/en-us/data-center/h200): BF16 Tensor Core 1,979 TFLOPS (SXM).
+    ("H200", 1979 / 2),
+    # H100 datasheet (nvidia.com/en-us/data-center/h100): 1,979 TFLOPS (SXM, which reports
+    # itself as "NVIDIA H100 80GB HBM3").
+    ("H100 80GB HBM3", 1979 / 2),
+    ("H100 SXM", 1979 / 2),
+)
+
+# Training FLOPs per multiply-accumulate: each MAC is 2 FLOPs (a multiply and an add), and a
+# training step does every matmul/convolution three times: the forward pass, then in the
+# backward pass the gradient with respect to the layer's input and the gradient with respect
+# to its weights, each as many MACs as the forward. (The first convolution needs no input
+# gradient, about 0.6% of VGG-16's MACs; by the usual convention it is counted anyway.)
+# Biases, ReLU, pooling, dropout and the optimiser update are not counted.
+FLOPS_PER_MAC = 3 * 2
+
+
+def peak_tflops(name: str) -> float | None:
+    """The dense bf16 peak of the device called ``name``, or None when it is not in the table."""
+    return next((peak for key, peak in PEAK_TFLOPS if key in name), None)
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--batch-size", type=int, help="default: 64 on CUDA, 2 on CPU")
+    p.add_argument("--steps", type=int, help="timed steps (default: 20 CUDA, 3 CPU)")
+    p.add_argument("--warmup", type=int, help="untimed steps first (default: 5 CUDA, 1 CPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the net")
+    p.add_argument("--peak-tflops", type=float, help="peak for MFU, overriding the table")
+    p.add_argument("--resolution", type=int, default=224, help="input side (224: the paper's)")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Time the steps, print images/s and MFU, and return the figures."""
+    args = parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cuda = device.type == "cuda"
+    batch = args.batch_size or (64 if cuda else 2)
+    steps = args.steps if args.steps is not None else (20 if cuda else 3)
+    warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
+    if steps < 1 or warmup < 0:
+        raise SystemExit("--steps must be positive and --warmup non-negative")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+
+    spec = VGGSpec("D", resolution=args.resolution)
+    macs = totals(spec)["macs"]
+    layout = torch.channels_last if cuda else torch.contiguous_format
+    torch.manual_seed(0)
+    model = build(spec).to(device, memory_format=layout)
+    step_model = torch.compile(model) if args.compile else model
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch, 3, spec.resolution, spec.resolution, device=device)
+    x = x.contiguous(memory_format=layout)
+    y = torch.randint(0, spec.num_classes, (batch,), device=device)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            loss = F.cross_entropy(step_model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    seconds = time.perf_counter() - start
+
+    name = device_name(device)
+    images_per_s = steps * batch / seconds
+    achieved = FLOPS_PER_MAC * macs * images_per_s / 1e12
+    peak = args.peak_tflops or peak_tflops(name)
+    mfu = achieved / peak if peak else None
+    precision = "bf16 autocast, channels_last" if cuda else "fp32"
+    print(f"device: {name} ({device.type}), torch {torch.__version__}")
+    print(
+        f"model: VGG-16 (D) at {spec.resolution}x{spec.resolution}, {macs / 1e9:.3f} GMACs per "
+        f"image; batch {batch}, {precision}{', torch.compile' if args.compile else ''}; "
+        f"{steps} timed steps after {warmup} warm-up steps, synthetic data on the device"
+    )
+    print(f"throughput: {images_per_s:,.2f} images/s ({seconds / steps * 1e3:.1f} ms per step)")
+    print(f"model FLOPs: {achieved:,.3f} TFLOP/s (3 x 2 x MACs per image x images/s)")
+    if mfu is None:
+        print(f"MFU: not available (no bf16 peak known for {name}; pass --peak-tflops)")
+    else:
+        print(f"MFU: {mfu:.1%} of {peak:,.1f} TFLOP/s")
+    result = {
+        "benchmark": "vgg16_step",
+        "measured": now(),
+        "device": name,
+        "torch": torch.__version__,
+        "config": {
+            "config": spec.config,
+            "resolution": spec.resolution,
+            "batch_size": batch,
+            "steps": steps,
+            "warmup": warmup,
+            "compile": args.compile,
+            "precision": precision,
+        },
+        "macs_per_image": macs,
+        "images_per_s": images_per_s,
+        "seconds": seconds,
+        "model_tflops": achieved,
+        "peak_tflops": peak,
+        "mfu": mfu,
+        "provenance": provenance(device),
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

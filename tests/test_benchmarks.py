@@ -1,0 +1,67 @@
+"""Smoke tests of the benchmark scripts: tiny settings on the CPU, run in-process."""
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from vggrepro.configs import VGGSpec
+from vggrepro.cost import totals
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_throughput_measures_both_paths(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "throughput.json"
+    result = load("throughput").main(
+        [
+            "--device", "cpu", "--data", "synthetic", "--synthetic-images", "40",
+            "--steps", "2", "--warmup", "1", "--batch-size", "4", "--num-workers", "1",
+            "--json", str(out),
+        ]
+    )  # fmt: skip
+    fast, naive = result["fast"]["images_per_s"], result["naive"]["images_per_s"]
+    assert fast > 0 and naive > 0
+    assert result["ratio"] == fast / naive
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert result["data"] == {"source": "synthetic", "synthetic": True, "n_images": 40}
+    assert result["provenance"]["device_type"] == "cpu"
+    printed = capsys.readouterr().out
+    assert "SYNTHETIC" in printed
+    assert f"ratio fast / naive: {fast / naive:.2f}" in printed
+
+
+def test_vgg16_step_reports_mfu_against_the_given_peak(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    bench = load("vgg16_step")
+    out = tmp_path / "vgg16.json"
+    common = ["--device", "cpu", "--resolution", "32", "--batch-size", "2", "--steps", "1"]
+    result = bench.main([*common, "--warmup", "0", "--peak-tflops", "0.5", "--json", str(out)])
+    macs = totals(VGGSpec("D", resolution=32))["macs"]
+    assert result["macs_per_image"] == macs and result["images_per_s"] > 0
+    assert result["mfu"] == pytest.approx(6 * macs * result["images_per_s"] / 0.5e12)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert "MFU: " in capsys.readouterr().out
+
+    result = bench.main([*common, "--warmup", "0"])  # no peak known for a CPU
+    assert result["mfu"] is None and result["peak_tflops"] is None
+    assert "MFU: not available" in capsys.readouterr().out
+
+
+def test_peak_table_matches_device_names() -> None:
+    peak = load("vgg16_step").peak_tflops
+    assert peak("NVIDIA H100 80GB HBM3") == peak("NVIDIA H200") == 1979 / 2
+    assert peak("NVIDIA H200 NVL") == 1671 / 2
+    assert peak("NVIDIA H100 PCIe") == 1513 / 2
+    assert peak("CPU: x86_64 (2 cores)") is None
