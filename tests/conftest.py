@@ -9,8 +9,11 @@ import torch
 from torchvision.io import write_png
 
 from vggrepro.data import CIFAR10, load_cifar10
+from vggrepro.train import preset, train
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+TINY = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}
+"""Training options for runs on ``tiny_cifar()``: 100 training, 20 held-out, 40 test images."""
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -33,6 +36,13 @@ def tiny_cifar(n_train: int = 12, n_test: int = 4) -> CIFAR10:
 @pytest.fixture
 def tiny() -> CIFAR10:
     return tiny_cifar()
+
+
+@pytest.fixture(scope="session")
+def tiny_run() -> dict:
+    """One real one-epoch smoke run on the tiny data (grid "lrn"), made once per session."""
+    cfg = preset("smoke", epochs=1, eval_scales=(32,), **TINY)
+    return train(cfg, tiny_cifar(), run_id="lrn/vgg11-s0", grid="lrn", progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
 
 import vggrepro.grids as grids
 from vggrepro.cli import main
 from vggrepro.data import CIFAR10
 from vggrepro.results import aggregate, load_runs, runs_frame
 from vggrepro.train import load_model
-
-TINY = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}
 
 
 def test_every_grid_names_real_configurations() -> None:

@@ -18,22 +18,10 @@ from vggrepro.results import (
     validate,
     write_json,
 )
-from vggrepro.train import preset, train
-
-TINY = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}
 
 
-@pytest.fixture(scope="module")
-def recorded() -> dict:
-    """One real (tiny) run's result, made once for this module."""
-    from conftest import tiny_cifar
-
-    cfg = preset("smoke", epochs=1, eval_scales=(32,), **TINY)
-    return train(cfg, tiny_cifar(), run_id="g/a-s0", grid="g", progress=False)
-
-
-def test_a_real_result_passes_the_schema(recorded: dict) -> None:
-    assert validate(json.loads(json.dumps(recorded))) is not None
+def test_a_real_result_passes_the_schema(tiny_run: dict) -> None:
+    assert validate(json.loads(json.dumps(tiny_run))) is not None
 
 
 @pytest.mark.parametrize(
@@ -52,9 +40,9 @@ def test_a_real_result_passes_the_schema(recorded: dict) -> None:
     ],
 )
 def test_a_malformed_result_is_rejected_with_the_field_named(
-    recorded: dict, damage, words: str
+    tiny_run: dict, damage, words: str
 ) -> None:
-    bad = copy.deepcopy(recorded)
+    bad = copy.deepcopy(tiny_run)
     damage(bad)
     with pytest.raises(ResultError) as info:
         validate(bad)
@@ -87,8 +75,8 @@ def test_nan_is_refused(tmp_path: Path) -> None:
         write_json({"loss": float("nan")}, tmp_path / "nan.json")
 
 
-def _seeded(recorded: dict, arch: str, seed: int, top1: float) -> dict:
-    r = copy.deepcopy(recorded)
+def _seeded(tiny_run: dict, arch: str, seed: int, top1: float) -> dict:
+    r = copy.deepcopy(tiny_run)
     r["run_id"] = f"g/{arch}-s{seed}"
     r["seed"] = seed
     r["config"]["arch"] = arch
@@ -96,11 +84,11 @@ def _seeded(recorded: dict, arch: str, seed: int, top1: float) -> dict:
     return r
 
 
-def test_aggregate_over_seeds(recorded: dict, tmp_path: Path) -> None:
+def test_aggregate_over_seeds(tiny_run: dict, tmp_path: Path) -> None:
     values = {"vgg11": [10.0, 12.0, 14.0], "vgg19": [8.0, 9.0]}
     for arch, errors in values.items():
         for seed, e in enumerate(errors):
-            save_result(_seeded(recorded, arch, seed, e), tmp_path / "g" / f"{arch}-s{seed}.json")
+            save_result(_seeded(tiny_run, arch, seed, e), tmp_path / "g" / f"{arch}-s{seed}.json")
     frame = runs_frame(load_runs(tmp_path))
     assert list(frame["run_id"]) == [
         "g/vgg11-s0",

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
 
 from vggrepro.data import CIFAR10
 from vggrepro.results import load_result, validate
 from vggrepro.train import PRESETS, load_model, preset, save_model, train
-
-# Tiny runs: 120 training images, 20 held out, 40 test images.
-TINY = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}
 
 
 def strip_times(result: dict) -> dict:
