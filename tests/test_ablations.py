@@ -1,0 +1,286 @@
+"""Verdict logic for the ablation and evaluation chapters, on synthetic and real tiny runs."""
+
+import copy
+import math
+
+import pandas as pd
+import pytest
+
+from vggrepro import ablations as ab
+from vggrepro.configs import VGGSpec
+from vggrepro.results import runs_frame
+from vggrepro.train import preset, train
+
+PROTOCOLS = ("centre", "dense@32+flip", "dense multi-scale", "multi-crop", "dense + multi-crop")
+
+
+def run_row(arch: str, seed: int, top1: float | None, smoke: bool = False, **extra) -> dict:
+    """One row of a runs frame; ``top1=None`` makes a diverged run (no test metrics)."""
+    row = {
+        "run_id": f"g/{arch}-s{seed}",
+        "arch": arch,
+        "batch_norm": False,
+        "init": "kaiming",
+        "seed": seed,
+        "smoke": smoke,
+        "status": "completed" if top1 is not None else "diverged",
+        "diverged_epoch": None if top1 is not None else 3,
+        "epochs_run": 5 if top1 is not None else 2,
+        "best_val_acc": 0.5,
+        "centre/top1": math.nan if top1 is None else top1,
+        "centre/top5": math.nan if top1 is None else top1 / 3,
+    }
+    return row | extra
+
+
+def frame(arms: dict[str, list[float | None]], smoke: bool = False) -> pd.DataFrame:
+    return pd.DataFrame(
+        [run_row(arch, s, v, smoke) for arch, vs in arms.items() for s, v in enumerate(vs)]
+    )
+
+
+@pytest.mark.parametrize("df, value", [(1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228)])
+def test_t_critical_matches_the_published_table(df: int, value: float) -> None:
+    assert ab.t_critical(df) == pytest.approx(value, abs=1e-3)
+
+
+def test_t_critical_approaches_the_normal_quantile() -> None:
+    assert ab.t_critical(10_000) == pytest.approx(1.960, abs=1e-3)
+    with pytest.raises(ValueError, match="degree of freedom"):
+        ab.t_critical(0)
+
+
+def test_pairwise_reports_means_difference_and_pooled_std() -> None:
+    c = ab.pairwise(frame({"a": [10.0, 11.0, 12.0], "b": [20.0, 21.0, 22.0]}), "a", "b")
+    assert (c.mean_a, c.mean_b, c.n_a, c.n_b) == (11.0, 21.0, 3, 3)
+    assert c.diff == pytest.approx(10.0)
+    assert c.relative == pytest.approx(100 * 10 / 11)
+    assert c.noise == pytest.approx(1.0)
+    assert c.clear and "clearly higher" in c.verdict
+    lo, hi = c.interval
+    assert lo < 10 < hi and hi - lo == pytest.approx(2 * ab.t_critical(4) * math.sqrt(2 / 3))
+
+
+def test_a_difference_inside_the_seed_noise_is_not_a_win() -> None:
+    c = ab.pairwise(frame({"a": [10.0, 14.0, 12.0], "b": [11.0, 13.0, 10.0]}), "a", "b")
+    assert not c.clear
+    assert c.verdict.startswith("no clear difference")
+
+
+def test_smoke_data_gives_no_verdict() -> None:
+    c = ab.pairwise(frame({"a": [10.0, 11.0], "b": [50.0, 51.0]}, smoke=True), "a", "b")
+    assert c.verdict == ab.SMOKE
+    assert ab.claim_verdict(c, "higher") == ab.SMOKE
+    assert ab.magnitude_verdict(c, 7, "absolute") == ab.SMOKE
+
+
+def test_diverged_runs_are_counted_not_dropped() -> None:
+    c = ab.pairwise(frame({"a": [10.0, None, 12.0], "b": [None, None, 20.0]}), "a", "b")
+    assert (c.n_a, c.diverged_a, c.n_b, c.diverged_b) == (2, 1, 1, 2)
+    assert not c.testable
+    assert "b: 1 completed, 2 diverged" in c.verdict
+
+
+def test_pairwise_rejects_an_unknown_arm() -> None:
+    with pytest.raises(ValueError, match="no runs with arch == 'zz'"):
+        ab.pairwise(frame({"a": [1.0, 2.0]}), "a", "zz")
+
+
+@pytest.mark.parametrize(
+    "b, claim, status",
+    [
+        ([5.0, 6.0, 7.0], "lower", "supported"),
+        ([5.0, 6.0, 7.0], "higher", "contradicted"),
+        ([5.0, 6.0, 7.0], "not lower", "contradicted"),
+        ([15.0, 16.0, 17.0], "not lower", "supported"),
+        ([9.0, 13.0, 11.5], "lower", "inconclusive"),
+        ([9.0, 13.0, 11.5], "not lower", "supported"),
+    ],
+)
+def test_claim_verdicts(b: list[float], claim: str, status: str) -> None:
+    c = ab.pairwise(frame({"a": [10.0, 11.0, 12.0], "b": b}), "a", "b")
+    assert ab.claim_verdict(c, claim).split(" ", 1)[0] == status
+
+
+def test_magnitude_verdict_reads_absolute_and_relative() -> None:
+    # a = 50 +- 1, b = 53.5 +- 1: 3.5 points absolute, 7 % relative
+    c = ab.pairwise(frame({"a": [49.0, 50.0, 51.0], "b": [52.5, 53.5, 54.5]}), "a", "b")
+    assert "+7 points is above" in ab.magnitude_verdict(c, 7, "absolute")
+    assert "+7 % is inside" in ab.magnitude_verdict(c, 7, "relative")
+    with pytest.raises(ValueError, match="reading"):
+        ab.magnitude_verdict(c, 7, "both")
+
+
+def protocol_frame(smoke: bool = False) -> pd.DataFrame:
+    """Three runs of one config; multi-scale is 2 points (+- 0.1) better than single scale."""
+    rows = []
+    for seed, base in enumerate([20.0, 24.0, 22.0]):
+        offsets = [0.0, -0.5, -2.5, -1.0, -3.0]
+        errors = {p: base + o for p, o in zip(PROTOCOLS, offsets, strict=True)}
+        errors["dense multi-scale"] += 0.1 * (seed - 1)
+        metrics = {f"{p}/top1": e for p, e in errors.items()}
+        metrics |= {f"{p}/top5": e / 4 for p, e in errors.items()}
+        rows.append(run_row("vgg16", seed, base, smoke) | metrics)
+    rows.append(run_row("vgg16", 3, None, smoke))
+    return pd.DataFrame(rows)
+
+
+def test_protocols_come_in_the_papers_order() -> None:
+    f = protocol_frame()
+    f["dense@48/top1"] = f["dense@48+flip/top1"] = 1.0
+    f["flip/top1"] = f["dense@32/top1"] = 1.0
+    assert ab.protocols(f) == [
+        "centre", "flip", "dense@32", "dense@32+flip", "dense@48", "dense@48+flip",
+        "dense multi-scale", "multi-crop", "dense + multi-crop",
+    ]  # fmt: skip
+
+
+def test_protocol_table_means_and_paired_gains() -> None:
+    t = ab.protocol_table(protocol_frame()).set_index("protocol")
+    assert list(t.index) == list(PROTOCOLS)
+    assert (t["runs"] == 3).all() and (t["diverged"] == 1).all()
+    assert t.loc["centre", "top1 mean"] == pytest.approx(22.0)
+    assert t.loc["centre", "top1 std"] == pytest.approx(2.0)
+    assert t.loc["multi-crop", "top1 gain over centre mean"] == pytest.approx(1.0)
+    assert t.loc["multi-crop", "top1 gain over centre std"] == pytest.approx(0.0)
+    assert t.loc["dense + multi-crop", "top5 mean"] == pytest.approx(19.0 / 4)
+
+
+def test_paired_uses_the_spread_of_per_run_differences() -> None:
+    # the runs differ by 4 points from each other, the protocols by 2 +- 0.1 within a run
+    c = ab.paired(protocol_frame(), "dense@32+flip", "dense multi-scale")
+    assert c.paired and c.n_a == 3 and c.df == 2
+    assert c.diff == pytest.approx(-2.0)
+    assert c.noise == pytest.approx(0.1)
+    assert c.clear
+
+
+def test_protocol_claims_on_clear_data() -> None:
+    row = ab.protocol_claims(protocol_frame()).iloc[0]
+    assert row["multi-scale - single (points)"] == pytest.approx(-2.0)
+    assert row["multi-scale beats single scale"].startswith("supported")
+    assert row["dense + multi-crop beats both"] == "supported"
+    assert ab.tally(ab.protocol_claims(protocol_frame())["multi-scale beats single scale"]) == (
+        "supported in 1 of 1 configurations"
+    )
+    smoke = ab.protocol_claims(protocol_frame(smoke=True))
+    assert ab.tally(smoke["dense + multi-crop beats both"]) == ab.SMOKE
+
+
+def test_combine_takes_the_weakest_part() -> None:
+    assert ab.combine(["supported (x)", "supported (y)"]) == "supported"
+    assert ab.combine(["supported (x)", "inconclusive (y)"]) == "inconclusive"
+    assert ab.combine(["contradicted (x)", "inconclusive (y)"]) == "contradicted"
+    assert ab.combine(["not testable: few runs", "supported"]) == "not testable"
+
+
+def init_frame(paper: list[float | None], glorot: list[float | None]) -> pd.DataFrame:
+    rows = []
+    for name, init, values in [
+        ("vgg19_paper", "paper", paper),
+        ("vgg19_glorot", "glorot", glorot),
+        ("vgg19_kaiming", "kaiming", [30.0, 31.0]),
+        ("vgg19_warm", "paper+warm", [89.8, 35.0]),
+    ]:
+        for seed, v in enumerate(values):
+            rows.append(run_row("vgg19", seed, v, init=init) | {"run_id": f"init/{name}-s{seed}"})
+    return pd.DataFrame(rows)
+
+
+def test_init_outcomes_classify_runs() -> None:
+    o = ab.init_outcomes(init_frame([None, 89.5], [30.0, 88.0]), n_test=10_000)
+    assert o.attrs["chance_margin"] == pytest.approx(0.9)
+    outcome = dict(zip(o["run"] + "/" + o["seed"].astype(str), o["outcome"], strict=True))
+    assert outcome["vgg19_paper/0"] == "diverged in epoch 3"
+    assert outcome["vgg19_paper/1"] == "stuck near chance"  # 89.5 > 90 - 0.9
+    assert outcome["vgg19_glorot/1"] == "trained"  # 88.0 < 89.1
+    # on a small test set 88 % is within the noise of chance
+    small = ab.init_outcomes(init_frame([None, 89.5], [30.0, 88.0]), n_test=250)
+    assert not small.loc[(small["run"] == "vgg19_glorot") & (small["seed"] == 1), "trained"].item()
+
+
+def test_init_table_and_verdict() -> None:
+    table = ab.init_table(ab.init_outcomes(init_frame([None, None], [30.0, 32.0]), n_test=10_000))
+    paper = table.set_index("run").loc["vgg19_paper"]
+    assert (paper["diverged"], paper["trained"], paper["diverged in epochs"]) == (2, 0, "3, 3")
+    assert ab.trains(table, "vgg19_paper") == "does not train"
+    assert ab.trains(table, "vgg19_glorot") == "trains"
+    assert ab.trains(table, "vgg19_warm") == "trains in 1 of 2 seeds"
+    verdict = ab.init_verdict(table, smoke=False)
+    assert "the paper's init (normal, std 0.01) it does not train" in verdict
+    assert verdict.endswith("Fixed by Glorot's init.")
+    assert ab.init_verdict(table, smoke=True) == ab.SMOKE
+
+
+def test_init_verdict_when_the_papers_init_trains() -> None:
+    table = ab.init_table(ab.init_outcomes(init_frame([30.0, 31.0], [30.0, 32.0]), n_test=10_000))
+    assert ab.init_verdict(table, smoke=False).endswith("needs no fix at this scale.")
+
+
+def test_recipe_differences() -> None:
+    a = [{"config": {"arch": "vgg13", "seed": 0, "lr": 0.01, "eval_scales": [32, 48]}}]
+    b = [{"config": {"arch": "vgg16_1x1", "seed": 1, "lr": 0.01, "eval_scales": [32, 48]}}]
+    assert ab.recipe_differences(a, b) == []
+    b[0]["config"]["lr"] = 0.1
+    assert ab.recipe_differences(a, b) == ["lr"]
+    assert ab.recipe_differences(a, b, ignore=("seed",)) == ["arch", "lr"]
+
+
+def test_paper_protocol_table_holds_tables_3_to_5() -> None:
+    t = ab.paper_protocol_table().set_index(["config", "protocol"])
+    assert t.loc[("D", "dense + multi-crop"), "top1"] == 24.4
+    assert t.loc[("E", "multi-crop"), "top5"] == 7.4
+    # the paper's own claim holds in its own numbers
+    for config in ("D", "E"):
+        assert t.loc[(config, "dense + multi-crop"), "top1"] == t.loc[config, "top1"].min()
+
+
+def test_paper_table3_orders_as_the_paper_says() -> None:
+    t = {k: top1 for k, (top1, _) in ab.PAPER_TABLE3.items()}
+    assert t["A-LRN"] >= t["A"] and t["D"] < t["C"] < t["B"]
+
+
+def test_relu_variance_gain_multiplies_layer_factors() -> None:
+    spec = VGGSpec("A", num_classes=10, resolution=32, width=0.125, fc_width=16)
+    # A at width 1/8: convs 3->8, 8->16, 16->32, 32->32, 32->64, 64->64, 64->64, 64->64
+    fan_ins = [9 * c for c in (8, 16, 32, 32, 64, 64, 64)]
+    expected = math.prod(n * 0.01**2 / 2 for n in fan_ins)
+    assert ab.relu_variance_gain(spec, 0.01) == pytest.approx(expected)
+    # the paper's std vanishes through E at full width; the literal reading explodes
+    assert ab.relu_variance_gain(VGGSpec("E"), 0.01) < 1e-6
+    assert ab.relu_variance_gain(VGGSpec("E"), 0.1) > 1e6
+
+
+def test_sampled_std_reads_the_schemes() -> None:
+    assert ab.sampled_std("paper") == pytest.approx(0.01, rel=0.01)
+    assert ab.sampled_std("paper_literal") == pytest.approx(0.1, rel=0.01)
+    assert ab.sampled_std("kaiming") == pytest.approx(math.sqrt(2 / (256 * 9)), rel=0.01)
+
+
+def test_run_name() -> None:
+    assert ab.run_name("init/vgg19_paper-s0") == "vgg19_paper"
+    assert ab.run_name("1x1/vgg16_1x1-s12") == "vgg16_1x1"
+
+
+@pytest.fixture(scope="module")
+def real_runs() -> list[dict]:
+    """A real tiny run, and a copy of it relabelled as a second architecture."""
+    from conftest import tiny_cifar
+
+    tiny = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}
+    run = train(preset("smoke", **tiny), tiny_cifar(), run_id="g/vgg11-s0", progress=False)
+    other = copy.deepcopy(run)
+    other["config"]["arch"], other["run_id"] = "vgg11_lrn", "g/vgg11_lrn-s0"
+    return [run, other]
+
+
+def test_real_runs_flow_through_every_function(real_runs: list[dict]) -> None:
+    f = runs_frame(real_runs)
+    assert ab.pairwise(f, "vgg11", "vgg11_lrn").verdict == ab.SMOKE
+    assert ab.protocols(f)[:2] == ["centre", "flip"] and ab.protocols(f)[-1] == "dense + multi-crop"
+    t = ab.protocol_table(f)
+    assert len(t) == 2 * len(ab.protocols(f)) and t["top1 mean"].notna().all()
+    assert (ab.protocol_claims(f)["multi-scale beats single scale"] == ab.SMOKE).all()
+    h = ab.history_frame(real_runs)
+    assert len(h) == sum(len(r["history"]) for r in real_runs)
+    assert h["val_acc"].between(0, 1).all()

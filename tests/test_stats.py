@@ -1,0 +1,217 @@
+"""Recipe comparison, learning curves and the depth verdict, on synthetic runs."""
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vggrepro import stats
+from vggrepro.recorded import GridRecord
+from vggrepro.results import runs_frame, validate
+from vggrepro.train import preset
+
+
+def fake_run(
+    arch: str,
+    bn: bool,
+    seed: int,
+    top1: float | None,
+    *,
+    epochs: int = 3,
+    smoke: bool = False,
+    diverged_epoch: int | None = None,
+) -> dict:
+    """A results dict that passes the schema; ``top1=None`` with ``diverged_epoch`` diverges."""
+    cfg = preset("smoke" if smoke else "reduced", arch=arch, batch_norm=bn, seed=seed)
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 2.0 / e + seed,
+            "train_acc": 0.1 * e,
+            "val_acc": 0.2 * e + 0.01 * seed,
+            "lr": 0.01 if e < 3 else 0.001,
+            "seconds": 1.0,
+        }
+        for e in range(1, (diverged_epoch - 1 if diverged_epoch else epochs) + 1)
+    ]
+    test = {} if top1 is None else {"centre": {"top1_error": top1, "top5_error": top1 / 3}}
+    run = {
+        "schema": 1,
+        "run_id": f"depth/{arch}{'_bn' if bn else ''}-s{seed}",
+        "grid": "depth",
+        "preset": cfg.preset,
+        "smoke": smoke,
+        "seed": seed,
+        "status": "diverged" if diverged_epoch else "completed",
+        "diverged_epoch": diverged_epoch,
+        "config": asdict(cfg),
+        "params": 1000,
+        "history": history,
+        "test": test,
+        "wall_time_s": 10.0,
+        "train_time_s": 9.0,
+        "images_per_s": 100.0,
+        "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:00:10+00:00",
+        "provenance": {
+            "device": "test device",
+            "device_type": "cpu",
+            "torch": "x",
+            "cuda": None,
+            "git_commit": "0" * 40,
+            "git_dirty": False,
+        },
+        "data": {
+            "source": "synthetic",
+            "checksum": "0" * 64,
+            "n_train": 1,
+            "n_val": 1,
+            "n_test": 1,
+        },
+    }
+    return validate(run)
+
+
+ARCHS = ("vgg11", "vgg13", "vgg16", "vgg19")
+
+
+def grid(means: dict[bool, list[float]], noise=(-0.1, 0.0, 0.1), **kw) -> list[dict]:
+    """Runs whose centre top-1 error is ``mean + noise[seed]`` for each arch and BN setting."""
+    return [
+        fake_run(arch, bn, seed, m + n, **kw)
+        for bn, ms in means.items()
+        for arch, m in zip(ARCHS, ms, strict=True)
+        for seed, n in enumerate(noise)
+    ]
+
+
+def test_pooled_std_matches_the_definition_and_skips_single_values() -> None:
+    a, b = np.array([1.0, 2.0, 4.0]), np.array([10.0, 13.0])
+    want = math.sqrt(((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / math.sqrt(3)
+    got = stats.pooled_std([a.std(ddof=1), b.std(ddof=1), 99.0], [3, 2, 1])
+    assert got == pytest.approx(want)
+    assert math.isnan(stats.pooled_std([5.0, float("nan")], [1, 0]))
+
+
+def test_by_depth_orders_by_weight_layers() -> None:
+    assert stats.by_depth(["vgg19", "vgg11", "vgg16", "vgg13", "vgg11"]) == list(ARCHS)
+
+
+def test_depth_effect_measures_a_clear_monotonic_fall() -> None:
+    frame = runs_frame(grid({False: [10.0, 9.0, 8.0, 7.5], True: [9.0, 9.0, 9.05, 8.95]}))
+    effect = stats.depth_effect(frame).set_index("batch_norm")
+    plain, bn = effect.loc[False], effect.loc[True]
+    assert plain["change"] == pytest.approx(-2.5)
+    assert plain["pooled_std"] == pytest.approx(0.1)
+    assert plain["ratio"] == pytest.approx(-25.0)
+    assert plain["z"] == pytest.approx(-2.5 / (0.1 * math.sqrt(2 / 3)))
+    assert plain["vgg13→vgg16"] == pytest.approx(-1.0)
+    assert plain["clear"] and plain["monotonic"]
+    assert plain["last_step"] == "vgg16→vgg19" and plain["last_change"] == pytest.approx(-0.5)
+    assert not bn["clear"] and not bn["monotonic"]
+    assert (effect["runs"] == 12).all() and (effect["diverged"] == 0).all()
+
+
+def test_depth_effect_keeps_diverged_runs_out_of_the_means_but_counts_them() -> None:
+    runs = grid({False: [10.0, 9.0, 8.0, 7.0]})
+    runs = [r for r in runs if r["run_id"] != "depth/vgg19-s2"]
+    runs.append(fake_run("vgg19", False, 2, None, diverged_epoch=2))
+    effect = stats.depth_effect(runs_frame(runs)).iloc[0]
+    assert effect["diverged"] == 1 and effect["runs"] == 12
+    assert effect["deep_error"] == pytest.approx(6.95)  # seeds 0 and 1 only
+    assert effect["missing"] == ""
+
+
+def test_a_depth_with_only_diverged_runs_makes_the_verdict_untestable() -> None:
+    runs = [
+        r for r in grid({False: [10.0, 9.0, 8.0, 7.0]}) if not r["run_id"].startswith("depth/vgg19")
+    ]
+    runs += [fake_run("vgg19", False, s, None, diverged_epoch=1) for s in range(3)]
+    frame = runs_frame(runs)
+    assert stats.depth_effect(frame).iloc[0]["missing"] == "vgg19"
+    verdict = stats.depth_verdict(frame)
+    assert "not testable" in verdict and "vgg19" in verdict and "3 of 12 runs diverged" in verdict
+
+
+def test_the_verdict_reads_falls_saturates_and_no_change_from_the_numbers() -> None:
+    frame = runs_frame(grid({False: [10.0, 9.0, 8.0, 8.05], True: [9.0, 9.05, 8.95, 9.0]}))
+    verdict = stats.depth_verdict(frame)
+    plain, bn = verdict.split(". With batch norm")
+    assert plain.startswith("Without batch norm, top-1 error falls from vgg11 to vgg19")
+    assert "not at every step" in plain and "vgg16→vgg19 is within the seed noise" in plain
+    assert "shows no clear change" in bn
+    still = stats.depth_verdict(runs_frame(grid({False: [10.0, 9.0, 8.0, 7.0]})))
+    assert "monotonically" in still and "still falls at vgg16→vgg19 (-1.00)" in still
+
+
+def test_smoke_runs_get_no_verdict_whatever_their_numbers() -> None:
+    runs = grid({False: [10.0, 9.0, 8.0, 7.0]}, smoke=True)
+    record = GridRecord("depth", runs, smoke=True, source="results/smoke/depth")
+    assert stats.depth_verdict(record) == stats.SMOKE_VERDICT
+    assert stats.depth_verdict(record.frame) == stats.SMOKE_VERDICT
+    assert stats.depth_verdict(record.frame, smoke=False).startswith("Without batch norm")
+    real = GridRecord("depth", grid({False: [10.0, 9.0, 8.0, 7.0]}), smoke=False, source="x")
+    assert stats.depth_verdict(real) != stats.SMOKE_VERDICT
+
+
+def test_learning_curves_hold_every_epoch_and_means_count_the_runs_left() -> None:
+    runs = [fake_run("vgg11", False, s, 10.0) for s in range(2)]
+    runs.append(fake_run("vgg11", False, 2, None, diverged_epoch=3))  # two epochs recorded
+    curves = stats.learning_curves(runs)
+    assert list(curves.columns) == list(stats.CURVE_COLUMNS)
+    assert len(curves) == 3 + 3 + 2
+    assert set(curves.loc[curves["seed"] == 2, "status"]) == {"diverged"}
+    means = stats.mean_curves(curves).set_index("epoch")
+    assert means["runs"].tolist() == [3, 3, 2]
+    assert means.loc[1, "val_acc"] == pytest.approx(0.2 + 0.01)  # seeds 0, 1, 2
+    assert means.loc[3, "train_loss"] == pytest.approx(2.0 / 3 + 0.5)  # seeds 0, 1
+    assert stats.learning_curves([]).empty
+
+
+def test_recipe_comparison_reads_the_config_not_a_copy() -> None:
+    table = stats.recipe_comparison(preset("reduced")).set_index("setting")
+    assert table.loc["batch size", "kept"] and table.loc["weight decay", "kept"]
+    assert table.loc["conv channels", "here"] == "32..256"
+    assert not table.loc["epochs", "kept"] and table.loc["epochs", "why"]
+    changed = stats.recipe_comparison(preset("reduced", lr=0.1, width=1.0)).set_index("setting")
+    assert not changed.loc["learning rate", "kept"] and changed.loc["learning rate", "here"] == 0.1
+    assert changed.loc["conv channels", "here"] == "64..512"
+    assert isinstance(table, pd.DataFrame) and table["kept"].dtype == bool
+
+
+def test_lr_drops_and_the_run_table_read_the_schedule() -> None:
+    history = [{"epoch": e, "lr": lr} for e, lr in enumerate([0.01, 0.01, 0.001, 0.001, 1e-4], 1)]
+    assert stats.lr_drops(history) == [3, 5]
+    runs = [fake_run("vgg13", True, 0, 10.0), fake_run("vgg11", False, 1, None, diverged_epoch=2)]
+    table = stats.run_table(runs).set_index("arch")
+    assert table.loc["vgg13", "drop_epochs"] == "3" and table.loc["vgg13", "lr_drops"] == 1
+    assert table.loc["vgg13", "best_epoch"] == 3 and table.loc[
+        "vgg13", "best_val_acc"
+    ] == pytest.approx(0.6)
+    assert table.loc["vgg11", "epochs_run"] == 1 and table.loc["vgg11", "diverged_epoch"] == 2
+
+
+def test_timing_averages_per_configuration_in_depth_order() -> None:
+    runs = [
+        fake_run(a, bn, s, 10.0) for a in ("vgg19", "vgg11") for bn in (True, False) for s in (0, 1)
+    ]
+    runs[0]["images_per_s"] = 300.0  # vgg19_bn seed 0; seed 1 keeps 100
+    out = stats.timing(runs)
+    assert out[["arch", "batch_norm"]].values.tolist() == [
+        ["vgg11", False], ["vgg19", False], ["vgg11", True], ["vgg19", True],
+    ]  # fmt: skip
+    last = out.iloc[-1]
+    assert last["runs"] == 2 and last["images_per_s"] == 200.0
+    assert last["s_per_epoch"] == pytest.approx(9.0 / 3)
+
+
+def test_training_verdict_names_diverged_runs_and_a_short_budget() -> None:
+    runs = grid({False: [10.0, 9.0, 8.0, 7.0]})[:-1]
+    runs.append(fake_run("vgg19", False, 2, None, diverged_epoch=2))
+    record = GridRecord("depth", runs, smoke=False, source="x")
+    verdict = stats.training_verdict(record)
+    assert verdict.startswith("11 of 12 runs completed and 1 diverged (depth/vgg19-s2 at epoch 2)")
+    assert "11 of 11 completed runs ended before their last learning-rate drop" in verdict
+    assert stats.training_verdict(record, smoke=True) == stats.SMOKE_VERDICT
