@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from vggrepro import ablations as ab
+from vggrepro import reference, stats
 from vggrepro.configs import VGGSpec
 from vggrepro.results import runs_frame
 from vggrepro.train import preset, train
@@ -41,41 +42,41 @@ def frame(arms: dict[str, list[float | None]], smoke: bool = False) -> pd.DataFr
 
 @pytest.mark.parametrize("df, value", [(1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228)])
 def test_t_critical_matches_the_published_table(df: int, value: float) -> None:
-    assert ab.t_critical(df) == pytest.approx(value, abs=1e-3)
+    assert stats.t_critical(df) == pytest.approx(value, abs=1e-3)
 
 
 def test_t_critical_approaches_the_normal_quantile() -> None:
-    assert ab.t_critical(10_000) == pytest.approx(1.960, abs=1e-3)
+    assert stats.t_critical(10_000) == pytest.approx(1.960, abs=1e-3)
     with pytest.raises(ValueError, match="degree of freedom"):
-        ab.t_critical(0)
+        stats.t_critical(0)
 
 
 def test_pairwise_reports_means_difference_and_pooled_std() -> None:
-    c = ab.pairwise(frame({"a": [10.0, 11.0, 12.0], "b": [20.0, 21.0, 22.0]}), "a", "b")
+    c = stats.pairwise(frame({"a": [10.0, 11.0, 12.0], "b": [20.0, 21.0, 22.0]}), "a", "b")
     assert (c.mean_a, c.mean_b, c.n_a, c.n_b) == (11.0, 21.0, 3, 3)
     assert c.diff == pytest.approx(10.0)
     assert c.relative == pytest.approx(100 * 10 / 11)
     assert c.noise == pytest.approx(1.0)
     assert c.clear and "clearly higher" in c.verdict
     lo, hi = c.interval
-    assert lo < 10 < hi and hi - lo == pytest.approx(2 * ab.t_critical(4) * math.sqrt(2 / 3))
+    assert lo < 10 < hi and hi - lo == pytest.approx(2 * stats.t_critical(4) * math.sqrt(2 / 3))
 
 
 def test_a_difference_inside_the_seed_noise_is_not_a_win() -> None:
-    c = ab.pairwise(frame({"a": [10.0, 14.0, 12.0], "b": [11.0, 13.0, 10.0]}), "a", "b")
+    c = stats.pairwise(frame({"a": [10.0, 14.0, 12.0], "b": [11.0, 13.0, 10.0]}), "a", "b")
     assert not c.clear
     assert c.verdict.startswith("no clear difference")
 
 
 def test_smoke_data_gives_no_verdict() -> None:
-    c = ab.pairwise(frame({"a": [10.0, 11.0], "b": [50.0, 51.0]}, smoke=True), "a", "b")
-    assert c.verdict == ab.SMOKE
-    assert ab.claim_verdict(c, "higher") == ab.SMOKE
-    assert ab.magnitude_verdict(c, 7, "absolute") == ab.SMOKE
+    c = stats.pairwise(frame({"a": [10.0, 11.0], "b": [50.0, 51.0]}, smoke=True), "a", "b")
+    assert c.verdict == stats.SMOKE_VERDICT
+    assert stats.claim_verdict(c, "higher") == stats.SMOKE_VERDICT
+    assert stats.magnitude_verdict(c, 7, "absolute") == stats.SMOKE_VERDICT
 
 
 def test_diverged_runs_are_counted_not_dropped() -> None:
-    c = ab.pairwise(frame({"a": [10.0, None, 12.0], "b": [None, None, 20.0]}), "a", "b")
+    c = stats.pairwise(frame({"a": [10.0, None, 12.0], "b": [None, None, 20.0]}), "a", "b")
     assert (c.n_a, c.diverged_a, c.n_b, c.diverged_b) == (2, 1, 1, 2)
     assert not c.testable
     assert "b: 1 completed, 2 diverged" in c.verdict
@@ -83,7 +84,7 @@ def test_diverged_runs_are_counted_not_dropped() -> None:
 
 def test_pairwise_rejects_an_unknown_arm() -> None:
     with pytest.raises(ValueError, match="no runs with arch == 'zz'"):
-        ab.pairwise(frame({"a": [1.0, 2.0]}), "a", "zz")
+        stats.pairwise(frame({"a": [1.0, 2.0]}), "a", "zz")
 
 
 @pytest.mark.parametrize(
@@ -98,17 +99,17 @@ def test_pairwise_rejects_an_unknown_arm() -> None:
     ],
 )
 def test_claim_verdicts(b: list[float], claim: str, status: str) -> None:
-    c = ab.pairwise(frame({"a": [10.0, 11.0, 12.0], "b": b}), "a", "b")
-    assert ab.claim_verdict(c, claim).split(" ", 1)[0] == status
+    c = stats.pairwise(frame({"a": [10.0, 11.0, 12.0], "b": b}), "a", "b")
+    assert stats.claim_verdict(c, claim).split(" ", 1)[0] == status
 
 
 def test_magnitude_verdict_reads_absolute_and_relative() -> None:
     # a = 50 +- 1, b = 53.5 +- 1: 3.5 points absolute, 7 % relative
-    c = ab.pairwise(frame({"a": [49.0, 50.0, 51.0], "b": [52.5, 53.5, 54.5]}), "a", "b")
-    assert "+7 points is above" in ab.magnitude_verdict(c, 7, "absolute")
-    assert "+7 % is inside" in ab.magnitude_verdict(c, 7, "relative")
+    c = stats.pairwise(frame({"a": [49.0, 50.0, 51.0], "b": [52.5, 53.5, 54.5]}), "a", "b")
+    assert "+7 points is above" in stats.magnitude_verdict(c, 7, "absolute")
+    assert "+7 % is inside" in stats.magnitude_verdict(c, 7, "relative")
     with pytest.raises(ValueError, match="reading"):
-        ab.magnitude_verdict(c, 7, "both")
+        stats.magnitude_verdict(c, 7, "both")
 
 
 def protocol_frame(smoke: bool = False) -> pd.DataFrame:
@@ -148,7 +149,7 @@ def test_protocol_table_means_and_paired_gains() -> None:
 
 def test_paired_uses_the_spread_of_per_run_differences() -> None:
     # the runs differ by 4 points from each other, the protocols by 2 +- 0.1 within a run
-    c = ab.paired(protocol_frame(), "dense@32+flip", "dense multi-scale")
+    c = stats.paired(protocol_frame(), "dense@32+flip", "dense multi-scale")
     assert c.paired and c.n_a == 3 and c.df == 2
     assert c.diff == pytest.approx(-2.0)
     assert c.noise == pytest.approx(0.1)
@@ -160,18 +161,18 @@ def test_protocol_claims_on_clear_data() -> None:
     assert row["multi-scale - single (points)"] == pytest.approx(-2.0)
     assert row["multi-scale beats single scale"].startswith("supported")
     assert row["dense + multi-crop beats both"] == "supported"
-    assert ab.tally(ab.protocol_claims(protocol_frame())["multi-scale beats single scale"]) == (
+    assert stats.tally(ab.protocol_claims(protocol_frame())["multi-scale beats single scale"]) == (
         "supported in 1 of 1 configurations"
     )
     smoke = ab.protocol_claims(protocol_frame(smoke=True))
-    assert ab.tally(smoke["dense + multi-crop beats both"]) == ab.SMOKE
+    assert stats.tally(smoke["dense + multi-crop beats both"]) == stats.SMOKE_VERDICT
 
 
 def test_combine_takes_the_weakest_part() -> None:
-    assert ab.combine(["supported (x)", "supported (y)"]) == "supported"
-    assert ab.combine(["supported (x)", "inconclusive (y)"]) == "inconclusive"
-    assert ab.combine(["contradicted (x)", "inconclusive (y)"]) == "contradicted"
-    assert ab.combine(["not testable: few runs", "supported"]) == "not testable"
+    assert stats.combine(["supported (x)", "supported (y)"]) == "supported"
+    assert stats.combine(["supported (x)", "inconclusive (y)"]) == "inconclusive"
+    assert stats.combine(["contradicted (x)", "inconclusive (y)"]) == "contradicted"
+    assert stats.combine(["not testable: few runs", "supported"]) == "not testable"
 
 
 def init_frame(paper: list[float | None], glorot: list[float | None]) -> pd.DataFrame:
@@ -209,7 +210,7 @@ def test_init_table_and_verdict() -> None:
     verdict = ab.init_verdict(table, smoke=False)
     assert "the paper's init (normal, std 0.01) it does not train" in verdict
     assert verdict.endswith("Fixed by Glorot's init.")
-    assert ab.init_verdict(table, smoke=True) == ab.SMOKE
+    assert ab.init_verdict(table, smoke=True) == stats.SMOKE_VERDICT
 
 
 def test_init_verdict_when_the_papers_init_trains() -> None:
@@ -236,7 +237,7 @@ def test_paper_protocol_table_holds_tables_3_to_5() -> None:
 
 
 def test_paper_table3_orders_as_the_paper_says() -> None:
-    t = {k: top1 for k, (top1, _) in ab.PAPER_TABLE3.items()}
+    t = {k: top1 for k, (top1, _) in reference.PAPER_TABLE3.items()}
     assert t["A-LRN"] >= t["A"] and t["D"] < t["C"] < t["B"]
 
 
@@ -276,11 +277,11 @@ def real_runs() -> list[dict]:
 
 def test_real_runs_flow_through_every_function(real_runs: list[dict]) -> None:
     f = runs_frame(real_runs)
-    assert ab.pairwise(f, "vgg11", "vgg11_lrn").verdict == ab.SMOKE
+    assert stats.pairwise(f, "vgg11", "vgg11_lrn").verdict == stats.SMOKE_VERDICT
     assert ab.protocols(f)[:2] == ["centre", "flip"] and ab.protocols(f)[-1] == "dense + multi-crop"
     t = ab.protocol_table(f)
     assert len(t) == 2 * len(ab.protocols(f)) and t["top1 mean"].notna().all()
-    assert (ab.protocol_claims(f)["multi-scale beats single scale"] == ab.SMOKE).all()
+    assert (ab.protocol_claims(f)["multi-scale beats single scale"] == stats.SMOKE_VERDICT).all()
     h = ab.history_frame(real_runs)
     assert len(h) == sum(len(r["history"]) for r in real_runs)
     assert h["val_acc"].between(0, 1).all()

@@ -10,6 +10,7 @@ import torchvision
 from vggrepro import cost
 from vggrepro.configs import TABLE1, VGGSpec
 from vggrepro.models import TORCHVISION_NAMES, build, torchvision_name
+from vggrepro.reference import PUBLISHED
 
 SIX = list(TABLE1)
 REDUCED = [
@@ -50,7 +51,7 @@ def test_full_size_nets_match_torchinfo_and_fvcore(config):
 
 def test_params_round_to_paper_table2():
     table = cost.config_table()
-    paper = cost.PUBLISHED["paper_mparams"]
+    paper = PUBLISHED["paper_mparams"]
     assert list(table.index) == list(paper)
     for config, row in table.iterrows():
         assert round(row["params"] / 1e6) == paper[config] == row["paper_params_M"]
@@ -65,8 +66,8 @@ def test_params_and_macs_equal_torchvision(config, batch_norm):
         tv = getattr(torchvision.models, name)(weights=None)
     tv_params = sum(p.numel() for p in tv.parameters())
     totals = cost.totals(spec)
-    assert totals["params"] == tv_params == cost.PUBLISHED["torchvision_params"][name]
-    assert round(totals["macs"] / 1e9, 3) == cost.PUBLISHED["torchvision_gmacs"][name]
+    assert totals["params"] == tv_params == PUBLISHED["torchvision_params"][name]
+    assert round(totals["macs"] / 1e9, 3) == PUBLISHED["torchvision_gmacs"][name]
 
 
 def test_config_table_fills_references_only_for_published_shapes():
@@ -74,7 +75,7 @@ def test_config_table_fills_references_only_for_published_shapes():
     assert small[["paper_params_M", "torchvision_params", "torchvision_gmacs"]].isna().all().all()
     bn = cost.config_table(batch_norm=True)
     assert bn["paper_params_M"].isna().all()
-    assert bn.loc["D", "torchvision_params"] == cost.PUBLISHED["torchvision_params"]["vgg16_bn"]
+    assert bn.loc["D", "torchvision_params"] == PUBLISHED["torchvision_params"]["vgg16_bn"]
 
 
 @pytest.mark.parametrize("config", SIX)

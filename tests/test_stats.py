@@ -106,7 +106,7 @@ def test_depth_effect_measures_a_clear_monotonic_fall() -> None:
     assert plain["change"] == pytest.approx(-2.5)
     assert plain["pooled_std"] == pytest.approx(0.1)
     assert plain["ratio"] == pytest.approx(-25.0)
-    assert plain["z"] == pytest.approx(-2.5 / (0.1 * math.sqrt(2 / 3)))
+    assert plain["t"] == pytest.approx(-2.5 / (0.1 * math.sqrt(2 / 3)))
     assert plain["vgg13→vgg16"] == pytest.approx(-1.0)
     assert plain["clear"] and plain["monotonic"]
     assert plain["last_step"] == "vgg16→vgg19" and plain["last_change"] == pytest.approx(-0.5)

@@ -5,13 +5,12 @@ seed-to-seed spread with a two-sided Student t-test at the 95 % level: two indep
 (``pairwise``: two architectures) or two protocols evaluated on the same runs (``paired``).
 A difference inside that spread is reported as "no clear difference", never as a win.
 Smoke runs (one epoch on a few hundred images) answer nothing: every verdict function returns
-``SMOKE`` for them. Diverged runs have no test metrics; they are counted, never dropped.
+``SMOKE_VERDICT`` for them. Diverged runs have no test metrics; they are counted, never dropped.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,272 +18,11 @@ import torch
 
 from vggrepro.configs import VGGSpec
 from vggrepro.initialisation import SCHEMES
+from vggrepro.reference import PAPER_PROTOCOLS
+from vggrepro.stats import SMOKE_VERDICT, _std, claim_verdict, combine, paired
 
-SMOKE = "not testable here: only smoke runs"
 CHANCE_TOP1 = 90.0
 """Top-1 error (percent) of guessing among CIFAR-10's ten classes."""
-LEVEL = 0.95
-
-
-def _t_cdf(x: float, df: int) -> float:
-    """P(T <= x) for Student's t with ``df`` degrees of freedom (Simpson's rule on the density)."""
-    if x < 0:
-        return 1.0 - _t_cdf(-x, df)
-    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    n = 2000  # even; the density is smooth, so this is accurate to ~1e-10 for |x| < 50
-    grid = np.linspace(0.0, x, n + 1)
-    density = np.exp(log_c - (df + 1) / 2 * np.log1p(grid**2 / df))
-    weights = np.ones(n + 1)
-    weights[1:-1:2], weights[2:-1:2] = 4, 2
-    return 0.5 + float(weights @ density) * x / (3 * n)
-
-
-def t_critical(df: int, level: float = LEVEL) -> float:
-    """The two-sided critical value of Student's t: P(|T| > value) = 1 - ``level``."""
-    if df < 1:
-        raise ValueError(f"a t-test needs at least one degree of freedom, got {df}")
-    target, lo, hi = 0.5 + level / 2, 0.0, 1.0
-    while _t_cdf(hi, df) < target:
-        hi *= 2
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _t_cdf(mid, df) < target else (lo, mid)
-    return (lo + hi) / 2
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Arm ``b`` against arm ``a`` on one metric; ``diff`` is b - a in percentage points."""
-
-    a: str
-    b: str
-    metric: str
-    paired: bool  # the same runs under two protocols, rather than two sets of runs
-    smoke: bool
-    n_a: int  # completed runs with the metric
-    n_b: int
-    diverged_a: int
-    diverged_b: int
-    mean_a: float
-    mean_b: float
-    std_a: float
-    std_b: float
-    diff: float
-    noise: float  # pooled seed std (independent arms) or std of the per-run differences (paired)
-    se: float  # standard error of ``diff``
-    df: int
-
-    @property
-    def relative(self) -> float:
-        """``diff`` as a percentage of arm ``a``'s mean error."""
-        return 100 * self.diff / self.mean_a if self.mean_a else math.nan
-
-    @property
-    def testable(self) -> bool:
-        return not self.smoke and self.df >= 1 and self.n_a >= 2 and self.n_b >= 2
-
-    @property
-    def t(self) -> float:
-        if self.se > 0:
-            return self.diff / self.se
-        return 0.0 if self.diff == 0 else math.copysign(math.inf, self.diff)
-
-    @property
-    def t_crit(self) -> float:
-        return t_critical(self.df) if self.df >= 1 else math.nan
-
-    @property
-    def clear(self) -> bool:
-        """Whether the difference is beyond seed-to-seed noise (|t| above the critical value)."""
-        return self.testable and abs(self.t) > self.t_crit
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        """The 95 % confidence interval of ``diff``."""
-        if not self.testable:
-            return (math.nan, math.nan)
-        half = self.t_crit * self.se
-        return (self.diff - half, self.diff + half)
-
-    @property
-    def verdict(self) -> str:
-        """What the numbers say about b against a, in one sentence."""
-        if self.smoke:
-            return SMOKE
-        if not self.testable:
-            return (
-                f"not testable: needs two completed runs per arm ({self.a}: {self.n_a} completed, "
-                f"{self.diverged_a} diverged; {self.b}: {self.n_b} completed, "
-                f"{self.diverged_b} diverged)"
-            )
-        name = self.metric.split("/")[-1]
-        numbers = (
-            f"{self.b} − {self.a} = {self.diff:+.2f} points ({self.relative:+.1f} % relative), "
-            f"|t| = {abs(self.t):.2f} against {self.t_crit:.2f}, seed noise {self.noise:.2f} points"
-        )
-        if not self.clear:
-            return f"no clear difference in {name} error: {numbers}"
-        side = "lower" if self.diff < 0 else "higher"
-        return f"{self.b} has clearly {side} {name} error than {self.a}: {numbers}"
-
-    def row(self) -> dict:
-        """The comparison as a table row."""
-        lo, hi = self.interval
-        return {
-            "a": self.a,
-            "b": self.b,
-            "metric": self.metric,
-            "runs a": self.n_a,
-            "runs b": self.n_b,
-            "diverged a": self.diverged_a,
-            "diverged b": self.diverged_b,
-            "mean a": self.mean_a,
-            "std a": self.std_a,
-            "mean b": self.mean_b,
-            "std b": self.std_b,
-            "b - a (points)": self.diff,
-            "b - a (% of a)": self.relative,
-            "seed noise": self.noise,
-            "95% CI low": lo,
-            "95% CI high": hi,
-            "verdict": self.verdict,
-        }
-
-
-def _smoke(frame: pd.DataFrame) -> bool:
-    return bool(frame["smoke"].any()) if "smoke" in frame else False
-
-
-def _column(protocol: str, metric: str) -> str:
-    return protocol if "/" in protocol else f"{protocol}/{metric}"
-
-
-def _std(values: np.ndarray) -> float:
-    return float(values.std(ddof=1)) if len(values) > 1 else math.nan
-
-
-PAPER_TABLE3: dict[str, tuple[float, float]] = {
-    # Simonyan & Zisserman (ICLR 2015), Table 3, train and test scale 256: ImageNet validation
-    # (top-1, top-5) error in percent, dense evaluation. Quoted, not ours.
-    "A": (29.6, 10.4),
-    "A-LRN": (29.7, 10.5),
-    "B": (28.7, 9.9),
-    "C": (28.1, 9.4),
-    "D": (27.0, 8.8),
-    "E": (27.3, 9.0),
-}
-
-
-def pairwise(
-    frame: pd.DataFrame,
-    a: str,
-    b: str,
-    protocol: str = "centre",
-    *,
-    metric: str = "top1",
-    key: str = "arch",
-) -> Comparison:
-    """Runs whose ``key`` is ``b`` against runs whose ``key`` is ``a`` (independent seeds)."""
-    column = _column(protocol, metric)
-    arms = []
-    for arm in (a, b):
-        rows = frame[frame[key] == arm]
-        if rows.empty:
-            raise ValueError(f"no runs with {key} == {arm!r}; found {sorted(frame[key].unique())}")
-        values = rows[column].dropna().to_numpy(float) if column in rows else np.array([])
-        arms.append((values, int((rows["status"] == "diverged").sum())))
-    (va, da), (vb, db) = arms
-    na, nb = len(va), len(vb)
-    df = na + nb - 2
-    pooled = (
-        math.sqrt(((na - 1) * va.var(ddof=1) + (nb - 1) * vb.var(ddof=1)) / df)
-        if na >= 2 and nb >= 2
-        else math.nan
-    )
-    mean_a = float(va.mean()) if na else math.nan
-    mean_b = float(vb.mean()) if nb else math.nan
-    return Comparison(
-        a=a, b=b, metric=column, paired=False, smoke=_smoke(frame), n_a=na, n_b=nb,
-        diverged_a=da, diverged_b=db, mean_a=mean_a, mean_b=mean_b, std_a=_std(va),
-        std_b=_std(vb), diff=mean_b - mean_a, noise=pooled,
-        se=pooled * math.sqrt(1 / na + 1 / nb) if na and nb else math.nan, df=df,
-    )  # fmt: skip
-
-
-def paired(frame: pd.DataFrame, a: str, b: str, *, metric: str = "top1") -> Comparison:
-    """Protocol ``b`` against protocol ``a`` on the same completed runs of ``frame``."""
-    ca, cb = _column(a, metric), _column(b, metric)
-    for c in (ca, cb):
-        if c not in frame:
-            raise ValueError(f"no column {c!r}; protocols recorded: {protocols(frame)}")
-    both = frame[[ca, cb]].dropna()
-    va, vb = both[ca].to_numpy(float), both[cb].to_numpy(float)
-    n = len(both)
-    d = vb - va
-    diverged = int((frame["status"] == "diverged").sum())
-    noise = _std(d)
-    return Comparison(
-        a=a, b=b, metric=metric, paired=True, smoke=_smoke(frame), n_a=n, n_b=n,
-        diverged_a=diverged, diverged_b=diverged, mean_a=float(va.mean()) if n else math.nan,
-        mean_b=float(vb.mean()) if n else math.nan, std_a=_std(va), std_b=_std(vb),
-        diff=float(d.mean()) if n else math.nan, noise=noise,
-        se=noise / math.sqrt(n) if n else math.nan, df=n - 1,
-    )  # fmt: skip
-
-
-CLAIMS = ("lower", "higher", "not lower")
-"""What a claim says about arm b's error against arm a's."""
-
-
-def claim_verdict(c: Comparison, claim: str) -> str:
-    """Whether ``c`` supports the claim that b's error is ``claim`` than a's.
-
-    "supported" and "contradicted" need a clear difference; a difference inside the seed noise
-    leaves "lower"/"higher" inconclusive but is consistent with "not lower".
-    """
-    if claim not in CLAIMS:
-        raise ValueError(f"unknown claim {claim!r}; valid: {', '.join(CLAIMS)}")
-    if c.smoke:
-        return SMOKE
-    if not c.testable:
-        return c.verdict
-    went_lower = c.clear and c.diff < 0
-    went_higher = c.clear and c.diff > 0
-    if claim == "not lower":
-        status = "contradicted" if went_lower else "supported"
-    elif (claim == "lower" and went_lower) or (claim == "higher" and went_higher):
-        status = "supported"
-    elif went_lower or went_higher:
-        status = "contradicted"
-    else:
-        status = "inconclusive"
-    return f"{status} ({c.verdict})"
-
-
-def magnitude_verdict(c: Comparison, claimed: float, reading: str) -> str:
-    """Whether a claimed difference (b - a) lies in the 95 % interval of the measured one.
-
-    ``reading`` is "absolute" (``claimed`` in percentage points) or "relative" (in percent of
-    arm a's error; the interval is scaled by a's mean error).
-    """
-    if reading not in ("absolute", "relative"):
-        raise ValueError(f"reading must be 'absolute' or 'relative', got {reading!r}")
-    if c.smoke:
-        return SMOKE
-    if not c.testable:
-        return c.verdict
-    lo, hi = c.interval
-    value, unit = c.diff, "points"
-    if reading == "relative":
-        lo, hi, value = (100 * v / c.mean_a for v in (lo, hi, c.diff))
-        unit = "%"
-    where = "inside" if lo <= claimed <= hi else ("above" if claimed > hi else "below")
-    return (
-        f"{reading} reading: the claimed {claimed:+g} {unit} is {where} our 95 % interval "
-        f"[{lo:+.2f}, {hi:+.2f}] {unit} (measured {value:+.2f} {unit})"
-    )
-
-
 # --- the initialisation grid ------------------------------------------------------------------
 
 
@@ -388,7 +126,7 @@ def init_verdict(table: pd.DataFrame, smoke: bool) -> str:
     """Does the paper's init train a 19-layer net without batch norm; do Glorot or the warm
     start fix it?"""
     if smoke:
-        return SMOKE
+        return SMOKE_VERDICT
     states = {run: trains(table, run) for run in INIT_RUNS}
     text = "; ".join(f"from {INIT_RUNS[run]} it {state}" for run, state in states.items())
     text = f"The 19-layer net without batch norm: {text}."
@@ -449,25 +187,6 @@ def history_frame(runs: list[dict]) -> pd.DataFrame:
 
 
 # --- test-time protocols ----------------------------------------------------------------------
-
-PAPER_PROTOCOLS: dict[str, dict[str, tuple[float, float]]] = {
-    # Simonyan & Zisserman (ICLR 2015), ImageNet validation (top-1, top-5) error in percent of
-    # D and E trained with jittered S in [256; 512]: Table 3 (single test scale Q = 384),
-    # Table 4 (dense, Q = {256, 384, 512}) and Table 5 (multi-crop, and both combined).
-    "D": {
-        "single scale": (25.6, 8.1),
-        "dense multi-scale": (24.8, 7.5),
-        "multi-crop": (24.6, 7.5),
-        "dense + multi-crop": (24.4, 7.2),
-    },
-    "E": {
-        "single scale": (25.5, 8.0),
-        "dense multi-scale": (24.8, 7.5),
-        "multi-crop": (24.6, 7.4),
-        "dense + multi-crop": (24.4, 7.1),
-    },
-}
-"""The paper's ImageNet figures for the protocols it compares (quoted, not ours)."""
 
 
 def paper_protocol_table() -> pd.DataFrame:
@@ -560,23 +279,3 @@ def protocol_claims(
             }
         )
     return pd.DataFrame(rows)
-
-
-def combine(verdicts: list[str]) -> str:
-    """One status for a claim made of parts: smoke, contradicted, inconclusive or supported."""
-    firsts = [v.split(" ", 1)[0] for v in verdicts]
-    if any(v == SMOKE for v in verdicts):
-        return SMOKE
-    for status in ("contradicted", "not", "inconclusive"):
-        if status in firsts:
-            return "not testable" if status == "not" else status
-    return "supported"
-
-
-def tally(column: pd.Series) -> str:
-    """'supported in 3, inconclusive in 1 of 4 configurations' (or ``SMOKE``)."""
-    if (column == SMOKE).any():
-        return SMOKE
-    counts = column.str.split(" ", n=1).str[0].replace("not", "not testable").value_counts()
-    parts = ", ".join(f"{status} in {n}" for status, n in counts.items())
-    return f"{parts} of {len(column)} configurations"

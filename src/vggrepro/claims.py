@@ -16,6 +16,7 @@ from vggrepro import cost
 from vggrepro.configs import TABLE1, VGGSpec, weight_layers
 from vggrepro.models import build
 from vggrepro.receptive import stack_vs_single
+from vggrepro.reference import PUBLISHED
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not testable here")
 
@@ -38,7 +39,7 @@ class Verdict:
 def table2_parameters() -> Verdict:
     """Table 2: 133, 133, 133, 134, 138 and 144 million parameters."""
     ours = {c: cost.totals(VGGSpec(c))["params"] / 1e6 for c in TABLE1}
-    paper = cost.PUBLISHED["paper_mparams"]
+    paper = PUBLISHED["paper_mparams"]
     match = all(round(ours[c]) == paper[c] for c in TABLE1)
     shown = ", ".join(f"{c} {ours[c]:.2f}M" for c in TABLE1)
     return Verdict(

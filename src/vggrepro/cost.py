@@ -23,34 +23,7 @@ import torch
 
 from vggrepro.configs import TABLE1, VGGSpec, weight_layers
 from vggrepro.models import TORCHVISION_NAMES, build, torchvision_name
-
-# Published reference figures, quoted from their sources (also in ../shared/REFERENCE.md).
-PUBLISHED: dict[str, dict[str, float]] = {
-    # Simonyan & Zisserman, ICLR 2015, Table 2: "Number of parameters (in millions)".
-    "paper_mparams": {"A": 133, "A-LRN": 133, "B": 133, "C": 134, "D": 138, "E": 144},
-    # torchvision/models/vgg.py, IMAGENET1K_V1 weight metadata, "num_params".
-    "torchvision_params": {
-        "vgg11": 132_863_336,
-        "vgg11_bn": 132_868_840,
-        "vgg13": 133_047_848,
-        "vgg13_bn": 133_053_736,
-        "vgg16": 138_357_544,
-        "vgg16_bn": 138_365_992,
-        "vgg19": 143_667_240,
-        "vgg19_bn": 143_678_248,
-    },
-    # Same metadata, "_ops": GMACs at 224 x 224 (torchvision's docs call them "GFLOPS").
-    "torchvision_gmacs": {
-        "vgg11": 7.609,
-        "vgg11_bn": 7.609,
-        "vgg13": 11.308,
-        "vgg13_bn": 11.308,
-        "vgg16": 15.470,
-        "vgg16_bn": 15.470,
-        "vgg19": 19.632,
-        "vgg19_bn": 19.632,
-    },
-}
+from vggrepro.reference import PUBLISHED
 
 STORED_KINDS = frozenset({"conv", "bn", "lrn", "maxpool", "fc"})
 """Layers whose output is a new tensor (our ReLUs run in place; dropout is the identity in eval)."""

@@ -1,4 +1,7 @@
-"""Arithmetic behind the training and depth chapters: recipes, learning curves, depth verdicts.
+"""Statistics of recorded runs: recipes, learning curves, and mean errors compared over seeds.
+
+Every comparison in the book uses one rule: a difference of mean errors is "clear" when its
+Student t statistic exceeds the two-sided 95 % critical value (``t_critical``).
 
 ``recipe_comparison`` sets a ``TrainConfig`` beside the paper's recipe; ``learning_curves``
 flattens the per-epoch history of recorded runs; ``depth_effect`` measures how test error
@@ -11,8 +14,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from vggrepro.configs import PAPER_CLASSES, PAPER_FC_WIDTH, PAPER_RESOLUTION, weight_layers
@@ -23,48 +28,6 @@ if TYPE_CHECKING:
 
 SMOKE_VERDICT = "not testable here: only smoke runs"
 """What every verdict says about smoke runs, whatever their numbers."""
-
-THRESHOLD = 2.0
-"""A change counts as clear at this many standard errors of a difference of means."""
-
-# Simonyan & Zisserman (ICLR 2015), Table 3: ImageNet validation top-1 / top-5 error (%),
-# single test scale, fixed training scale S = 256 (test scale Q = 256).
-PAPER_TABLE3_S256: dict[str, tuple[float, float]] = {
-    "vgg11": (29.6, 10.4),  # A
-    "vgg13": (28.7, 9.9),  # B
-    "vgg16": (27.0, 8.8),  # D
-    "vgg19": (27.3, 9.0),  # E
-}
-
-# CIFAR-10 test accuracy (%) reported by other implementations, with their setups.
-CIFAR10_REFERENCE: list[dict[str, Any]] = [
-    *(
-        {
-            "source": "chengyangfu/pytorch-vgg-cifar10",
-            "setup": "300 epochs, full conv widths, classifier 512-512-10",
-            "arch": arch,
-            "batch_norm": bn,
-            "test_acc": acc,
-        }
-        for arch, bn, acc in (
-            ("vgg11", False, 91.1),
-            ("vgg11", True, 92.17),
-            ("vgg13", False, 92.79),
-            ("vgg13", True, 94.18),
-            ("vgg16", False, 92.63),
-            ("vgg16", True, 93.86),
-            ("vgg19", False, 92.27),
-            ("vgg19", True, 93.65),
-        )
-    ),
-    {
-        "source": "kuangliu/pytorch-cifar",
-        "setup": "VGG16 with batch norm",
-        "arch": "vgg16",
-        "batch_norm": True,
-        "test_acc": 92.64,
-    },
-]
 
 
 class PaperSetting(NamedTuple):
@@ -318,7 +281,7 @@ def pooled_std(stds: Iterable[float], counts: Iterable[int]) -> float:
 
 
 def _difference(stats: pd.DataFrame, pooled: float, a: str, b: str) -> tuple[float, float]:
-    """Change of mean error from ``a`` to ``b``, and that change in standard errors."""
+    """Change of mean error from ``a`` to ``b``, and its t statistic (change / standard error)."""
     change = float(stats.at[b, "mean"] - stats.at[a, "mean"])
     n_a, n_b = stats.at[a, "count"], stats.at[b, "count"]
     se = pooled * math.sqrt(1 / n_a + 1 / n_b) if n_a and n_b else math.nan
@@ -329,7 +292,6 @@ def depth_effect(
     frame: pd.DataFrame,
     protocol: str = "centre",
     metric: str = "top1",
-    threshold: float = THRESHOLD,
 ) -> pd.DataFrame:
     """How test error changes with depth, per batch-norm setting, against the seed noise.
 
@@ -337,11 +299,12 @@ def depth_effect(
     counted. One row per ``batch_norm`` with: the shallowest and deepest architecture and their
     mean errors (percent); ``change`` (deepest minus shallowest, negative when error falls);
     ``pooled_std``, the seed-to-seed standard deviation pooled over depths; ``ratio``, change
-    over pooled std; ``z``, change over its standard error pooled_std * sqrt(1/n1 + 1/n2);
-    ``clear`` when |z| >= ``threshold`` (a rough rule, not a formal test); ``monotonic`` when
-    every step to a deeper net lowers the mean error; the step changes as ``"a→b"`` columns;
-    the last step's change and z (saturation); ``runs``, ``diverged``, and ``missing``
-    (architectures without a completed run).
+    over pooled std; ``t``, change over its standard error pooled_std * sqrt(1/n1 + 1/n2);
+    ``t_crit``, the two-sided 95 % critical value of Student's t with the pooled degrees of
+    freedom (the same rule as every other comparison in the book); ``clear`` when
+    |t| > t_crit; ``monotonic`` when every step to a deeper net lowers the mean error; the step
+    changes as ``"a→b"`` columns; the last step's change and t (saturation); ``runs``,
+    ``diverged``, and ``missing`` (architectures without a completed run).
     """
     column = f"{protocol}/{metric}"
     rows = []
@@ -352,13 +315,15 @@ def depth_effect(
         stats = values.groupby(done["arch"]).agg(["mean", "std", "count"]).reindex(archs)
         stats["count"] = stats["count"].fillna(0).astype(int)
         pooled = pooled_std(stats["std"], stats["count"])
+        dof = int(sum(n - 1 for n in stats["count"] if n >= 2))
+        crit = t_critical(dof) if dof >= 1 else math.nan
         first, last = archs[0], archs[-1]
-        change, z = _difference(stats, pooled, first, last)
+        change, t = _difference(stats, pooled, first, last)
         steps = [
             (a, b, *_difference(stats, pooled, a, b))
             for a, b in zip(archs, archs[1:], strict=False)
         ]
-        last_change, last_z = steps[-1][2:] if steps else (math.nan, math.nan)
+        last_change, last_t = steps[-1][2:] if steps else (math.nan, math.nan)
         row = {
             "batch_norm": bool(bn),
             "shallow": first,
@@ -368,13 +333,14 @@ def depth_effect(
             "change": change,
             "pooled_std": pooled,
             "ratio": change / pooled if pooled > 0 else math.nan,
-            "z": z,
-            "clear": bool(abs(z) >= threshold),
+            "t": t,
+            "t_crit": crit,
+            "clear": bool(abs(t) > crit),
             "monotonic": bool(steps) and all(s[2] < 0 for s in steps),
             **{f"{a}→{b}": c for a, b, c, _ in steps},
             "last_step": f"{steps[-1][0]}→{steps[-1][1]}" if steps else "",
             "last_change": last_change,
-            "last_z": last_z,
+            "last_t": last_t,
             "runs": len(group),
             "diverged": int((group["status"] == "diverged").sum()),
             "missing": ", ".join(a for a in archs if stats.at[a, "count"] == 0),
@@ -383,7 +349,7 @@ def depth_effect(
     return pd.DataFrame(rows)
 
 
-def _setting_verdict(row: pd.Series, threshold: float) -> str:
+def _setting_verdict(row: pd.Series) -> str:
     """The verdict for one batch-norm setting (a row of ``depth_effect``)."""
     name = "with batch norm" if row["batch_norm"] else "without batch norm"
     diverged = f"; {row['diverged']} of {row['runs']} runs diverged" if row["diverged"] else ""
@@ -393,17 +359,17 @@ def _setting_verdict(row: pd.Series, threshold: float) -> str:
         return f"{name}: not testable, only one depth ({row['shallow']}) was run{diverged}"
     if not row["pooled_std"] > 0:
         return f"{name}: not testable, no seed-to-seed spread to compare with (too few seeds)"
-    z, change = row["z"], row["change"]
-    trend = "falls" if z <= -threshold else "rises" if z >= threshold else "shows no clear change"
+    t, change, crit = row["t"], row["change"], row["t_crit"]
+    trend = "falls" if t < -crit else "rises" if t > crit else "shows no clear change"
     text = (
         f"{name}, top-1 error {trend} from {row['shallow']} to {row['deep']} "
         f"({change:+.2f} points, {abs(row['ratio']):.1f}x the seed-to-seed std of "
-        f"{row['pooled_std']:.2f}, {abs(z):.1f} standard errors)"
+        f"{row['pooled_std']:.2f}; |t| = {abs(t):.1f} against {crit:.2f})"
     )
     if trend == "falls":
         text += ", monotonically" if row["monotonic"] else ", but not at every step"
-        last = row["last_z"]
-        if abs(last) < threshold:
+        last = row["last_t"]
+        if abs(last) <= crit:
             text += f"; {row['last_step']} is within the seed noise (saturation)"
         else:
             direction = "still falls" if last < 0 else "rises again"
@@ -415,7 +381,6 @@ def depth_verdict(
     data: GridRecord | pd.DataFrame,
     smoke: bool | None = None,
     protocol: str = "centre",
-    threshold: float = THRESHOLD,
 ) -> str:
     """One line on "error falls with depth", computed from a ``GridRecord`` or its frame.
 
@@ -430,6 +395,278 @@ def depth_verdict(
         return SMOKE_VERDICT
     if frame.empty:
         return "not testable: no runs"
-    effect = depth_effect(frame, protocol, "top1", threshold)
-    clauses = [_setting_verdict(row, threshold) for _, row in effect.iterrows()]
+    effect = depth_effect(frame, protocol, "top1")
+    clauses = [_setting_verdict(row) for _, row in effect.iterrows()]
     return " ".join(c[0].upper() + c[1:] + "." for c in clauses)
+
+
+# --- comparing mean errors over seeds: Student's t ----------------------------------------
+
+LEVEL = 0.95
+
+
+def _t_cdf(x: float, df: int) -> float:
+    """P(T <= x) for Student's t with ``df`` degrees of freedom (Simpson's rule on the density)."""
+    if x < 0:
+        return 1.0 - _t_cdf(-x, df)
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    n = 2000  # even; the density is smooth, so this is accurate to ~1e-10 for |x| < 50
+    grid = np.linspace(0.0, x, n + 1)
+    density = np.exp(log_c - (df + 1) / 2 * np.log1p(grid**2 / df))
+    weights = np.ones(n + 1)
+    weights[1:-1:2], weights[2:-1:2] = 4, 2
+    return 0.5 + float(weights @ density) * x / (3 * n)
+
+
+def t_critical(df: int, level: float = LEVEL) -> float:
+    """The two-sided critical value of Student's t: P(|T| > value) = 1 - ``level``."""
+    if df < 1:
+        raise ValueError(f"a t-test needs at least one degree of freedom, got {df}")
+    target, lo, hi = 0.5 + level / 2, 0.0, 1.0
+    while _t_cdf(hi, df) < target:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < target else (lo, mid)
+    return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Arm ``b`` against arm ``a`` on one metric; ``diff`` is b - a in percentage points."""
+
+    a: str
+    b: str
+    metric: str
+    paired: bool  # the same runs under two protocols, rather than two sets of runs
+    smoke: bool
+    n_a: int  # completed runs with the metric
+    n_b: int
+    diverged_a: int
+    diverged_b: int
+    mean_a: float
+    mean_b: float
+    std_a: float
+    std_b: float
+    diff: float
+    noise: float  # pooled seed std (independent arms) or std of the per-run differences (paired)
+    se: float  # standard error of ``diff``
+    df: int
+
+    @property
+    def relative(self) -> float:
+        """``diff`` as a percentage of arm ``a``'s mean error."""
+        return 100 * self.diff / self.mean_a if self.mean_a else math.nan
+
+    @property
+    def testable(self) -> bool:
+        return not self.smoke and self.df >= 1 and self.n_a >= 2 and self.n_b >= 2
+
+    @property
+    def t(self) -> float:
+        if self.se > 0:
+            return self.diff / self.se
+        return 0.0 if self.diff == 0 else math.copysign(math.inf, self.diff)
+
+    @property
+    def t_crit(self) -> float:
+        return t_critical(self.df) if self.df >= 1 else math.nan
+
+    @property
+    def clear(self) -> bool:
+        """Whether the difference is beyond seed-to-seed noise (|t| above the critical value)."""
+        return self.testable and abs(self.t) > self.t_crit
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95 % confidence interval of ``diff``."""
+        if not self.testable:
+            return (math.nan, math.nan)
+        half = self.t_crit * self.se
+        return (self.diff - half, self.diff + half)
+
+    @property
+    def verdict(self) -> str:
+        """What the numbers say about b against a, in one sentence."""
+        if self.smoke:
+            return SMOKE_VERDICT
+        if not self.testable:
+            return (
+                f"not testable: needs two completed runs per arm ({self.a}: {self.n_a} completed, "
+                f"{self.diverged_a} diverged; {self.b}: {self.n_b} completed, "
+                f"{self.diverged_b} diverged)"
+            )
+        name = self.metric.split("/")[-1]
+        numbers = (
+            f"{self.b} − {self.a} = {self.diff:+.2f} points ({self.relative:+.1f} % relative), "
+            f"|t| = {abs(self.t):.2f} against {self.t_crit:.2f}, seed noise {self.noise:.2f} points"
+        )
+        if not self.clear:
+            return f"no clear difference in {name} error: {numbers}"
+        side = "lower" if self.diff < 0 else "higher"
+        return f"{self.b} has clearly {side} {name} error than {self.a}: {numbers}"
+
+    def row(self) -> dict:
+        """The comparison as a table row."""
+        lo, hi = self.interval
+        return {
+            "a": self.a,
+            "b": self.b,
+            "metric": self.metric,
+            "runs a": self.n_a,
+            "runs b": self.n_b,
+            "diverged a": self.diverged_a,
+            "diverged b": self.diverged_b,
+            "mean a": self.mean_a,
+            "std a": self.std_a,
+            "mean b": self.mean_b,
+            "std b": self.std_b,
+            "b - a (points)": self.diff,
+            "b - a (% of a)": self.relative,
+            "seed noise": self.noise,
+            "95% CI low": lo,
+            "95% CI high": hi,
+            "verdict": self.verdict,
+        }
+
+
+def _smoke(frame: pd.DataFrame) -> bool:
+    return bool(frame["smoke"].any()) if "smoke" in frame else False
+
+
+def _column(protocol: str, metric: str) -> str:
+    return protocol if "/" in protocol else f"{protocol}/{metric}"
+
+
+def _std(values: np.ndarray) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else math.nan
+
+
+def pairwise(
+    frame: pd.DataFrame,
+    a: str,
+    b: str,
+    protocol: str = "centre",
+    *,
+    metric: str = "top1",
+    key: str = "arch",
+) -> Comparison:
+    """Runs whose ``key`` is ``b`` against runs whose ``key`` is ``a`` (independent seeds)."""
+    column = _column(protocol, metric)
+    arms = []
+    for arm in (a, b):
+        rows = frame[frame[key] == arm]
+        if rows.empty:
+            raise ValueError(f"no runs with {key} == {arm!r}; found {sorted(frame[key].unique())}")
+        values = rows[column].dropna().to_numpy(float) if column in rows else np.array([])
+        arms.append((values, int((rows["status"] == "diverged").sum())))
+    (va, da), (vb, db) = arms
+    na, nb = len(va), len(vb)
+    df = na + nb - 2
+    pooled = (
+        math.sqrt(((na - 1) * va.var(ddof=1) + (nb - 1) * vb.var(ddof=1)) / df)
+        if na >= 2 and nb >= 2
+        else math.nan
+    )
+    mean_a = float(va.mean()) if na else math.nan
+    mean_b = float(vb.mean()) if nb else math.nan
+    return Comparison(
+        a=a, b=b, metric=column, paired=False, smoke=_smoke(frame), n_a=na, n_b=nb,
+        diverged_a=da, diverged_b=db, mean_a=mean_a, mean_b=mean_b, std_a=_std(va),
+        std_b=_std(vb), diff=mean_b - mean_a, noise=pooled,
+        se=pooled * math.sqrt(1 / na + 1 / nb) if na and nb else math.nan, df=df,
+    )  # fmt: skip
+
+
+def paired(frame: pd.DataFrame, a: str, b: str, *, metric: str = "top1") -> Comparison:
+    """Protocol ``b`` against protocol ``a`` on the same completed runs of ``frame``."""
+    ca, cb = _column(a, metric), _column(b, metric)
+    for c in (ca, cb):
+        if c not in frame:
+            raise ValueError(f"no column {c!r}; the frame has {[k for k in frame if '/' in k]}")
+    both = frame[[ca, cb]].dropna()
+    va, vb = both[ca].to_numpy(float), both[cb].to_numpy(float)
+    n = len(both)
+    d = vb - va
+    diverged = int((frame["status"] == "diverged").sum())
+    noise = _std(d)
+    return Comparison(
+        a=a, b=b, metric=metric, paired=True, smoke=_smoke(frame), n_a=n, n_b=n,
+        diverged_a=diverged, diverged_b=diverged, mean_a=float(va.mean()) if n else math.nan,
+        mean_b=float(vb.mean()) if n else math.nan, std_a=_std(va), std_b=_std(vb),
+        diff=float(d.mean()) if n else math.nan, noise=noise,
+        se=noise / math.sqrt(n) if n else math.nan, df=n - 1,
+    )  # fmt: skip
+
+
+CLAIMS = ("lower", "higher", "not lower")
+"""What a claim says about arm b's error against arm a's."""
+
+
+def claim_verdict(c: Comparison, claim: str) -> str:
+    """Whether ``c`` supports the claim that b's error is ``claim`` than a's.
+
+    "supported" and "contradicted" need a clear difference; a difference inside the seed noise
+    leaves "lower"/"higher" inconclusive but is consistent with "not lower".
+    """
+    if claim not in CLAIMS:
+        raise ValueError(f"unknown claim {claim!r}; valid: {', '.join(CLAIMS)}")
+    if c.smoke:
+        return SMOKE_VERDICT
+    if not c.testable:
+        return c.verdict
+    went_lower = c.clear and c.diff < 0
+    went_higher = c.clear and c.diff > 0
+    if claim == "not lower":
+        status = "contradicted" if went_lower else "supported"
+    elif (claim == "lower" and went_lower) or (claim == "higher" and went_higher):
+        status = "supported"
+    elif went_lower or went_higher:
+        status = "contradicted"
+    else:
+        status = "inconclusive"
+    return f"{status} ({c.verdict})"
+
+
+def magnitude_verdict(c: Comparison, claimed: float, reading: str) -> str:
+    """Whether a claimed difference (b - a) lies in the 95 % interval of the measured one.
+
+    ``reading`` is "absolute" (``claimed`` in percentage points) or "relative" (in percent of
+    arm a's error; the interval is scaled by a's mean error).
+    """
+    if reading not in ("absolute", "relative"):
+        raise ValueError(f"reading must be 'absolute' or 'relative', got {reading!r}")
+    if c.smoke:
+        return SMOKE_VERDICT
+    if not c.testable:
+        return c.verdict
+    lo, hi = c.interval
+    value, unit = c.diff, "points"
+    if reading == "relative":
+        lo, hi, value = (100 * v / c.mean_a for v in (lo, hi, c.diff))
+        unit = "%"
+    where = "inside" if lo <= claimed <= hi else ("above" if claimed > hi else "below")
+    return (
+        f"{reading} reading: the claimed {claimed:+g} {unit} is {where} our 95 % interval "
+        f"[{lo:+.2f}, {hi:+.2f}] {unit} (measured {value:+.2f} {unit})"
+    )
+
+
+def combine(verdicts: list[str]) -> str:
+    """One status for a claim made of parts: smoke, contradicted, inconclusive or supported."""
+    firsts = [v.split(" ", 1)[0] for v in verdicts]
+    if any(v == SMOKE_VERDICT for v in verdicts):
+        return SMOKE_VERDICT
+    for status in ("contradicted", "not", "inconclusive"):
+        if status in firsts:
+            return "not testable" if status == "not" else status
+    return "supported"
+
+
+def tally(column: pd.Series) -> str:
+    """'supported in 3, inconclusive in 1 of 4 configurations' (or ``SMOKE_VERDICT``)."""
+    if (column == SMOKE_VERDICT).any():
+        return SMOKE_VERDICT
+    counts = column.str.split(" ", n=1).str[0].replace("not", "not testable").value_counts()
+    parts = ", ".join(f"{status} in {n}" for status, n in counts.items())
+    return f"{parts} of {len(column)} configurations"

@@ -1,0 +1,98 @@
+"""Published figures the book quotes beside its own: the paper's tables and other projects'.
+
+Quoted from their sources (collected in the project's ../shared/REFERENCE.md); none of these is
+one of our results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PUBLISHED: dict[str, dict[str, float]] = {
+    # Simonyan & Zisserman, ICLR 2015, Table 2: "Number of parameters (in millions)".
+    "paper_mparams": {"A": 133, "A-LRN": 133, "B": 133, "C": 134, "D": 138, "E": 144},
+    # torchvision/models/vgg.py, IMAGENET1K_V1 weight metadata, "num_params".
+    "torchvision_params": {
+        "vgg11": 132_863_336,
+        "vgg11_bn": 132_868_840,
+        "vgg13": 133_047_848,
+        "vgg13_bn": 133_053_736,
+        "vgg16": 138_357_544,
+        "vgg16_bn": 138_365_992,
+        "vgg19": 143_667_240,
+        "vgg19_bn": 143_678_248,
+    },
+    # Same metadata, "_ops": GMACs at 224 x 224 (torchvision's docs call them "GFLOPS").
+    "torchvision_gmacs": {
+        "vgg11": 7.609,
+        "vgg11_bn": 7.609,
+        "vgg13": 11.308,
+        "vgg13_bn": 11.308,
+        "vgg16": 15.470,
+        "vgg16_bn": 15.470,
+        "vgg19": 19.632,
+        "vgg19_bn": 19.632,
+    },
+}
+
+PAPER_TABLE3: dict[str, tuple[float, float]] = {
+    # Simonyan & Zisserman (ICLR 2015), Table 3, train and test scale 256: ImageNet validation
+    # (top-1, top-5) error in percent, dense evaluation. Quoted, not ours.
+    "A": (29.6, 10.4),
+    "A-LRN": (29.7, 10.5),
+    "B": (28.7, 9.9),
+    "C": (28.1, 9.4),
+    "D": (27.0, 8.8),
+    "E": (27.3, 9.0),
+}
+
+
+PAPER_PROTOCOLS: dict[str, dict[str, tuple[float, float]]] = {
+    # Simonyan & Zisserman (ICLR 2015), ImageNet validation (top-1, top-5) error in percent of
+    # D and E trained with jittered S in [256; 512]: Table 3 (single test scale Q = 384),
+    # Table 4 (dense, Q = {256, 384, 512}) and Table 5 (multi-crop, and both combined).
+    "D": {
+        "single scale": (25.6, 8.1),
+        "dense multi-scale": (24.8, 7.5),
+        "multi-crop": (24.6, 7.5),
+        "dense + multi-crop": (24.4, 7.2),
+    },
+    "E": {
+        "single scale": (25.5, 8.0),
+        "dense multi-scale": (24.8, 7.5),
+        "multi-crop": (24.6, 7.4),
+        "dense + multi-crop": (24.4, 7.1),
+    },
+}
+"""The paper's ImageNet figures for the protocols it compares (quoted, not ours)."""
+
+
+# CIFAR-10 test accuracy (%) reported by other implementations, with their setups.
+CIFAR10_REFERENCE: list[dict[str, Any]] = [
+    *(
+        {
+            "source": "chengyangfu/pytorch-vgg-cifar10",
+            "setup": "300 epochs, full conv widths, classifier 512-512-10",
+            "arch": arch,
+            "batch_norm": bn,
+            "test_acc": acc,
+        }
+        for arch, bn, acc in (
+            ("vgg11", False, 91.1),
+            ("vgg11", True, 92.17),
+            ("vgg13", False, 92.79),
+            ("vgg13", True, 94.18),
+            ("vgg16", False, 92.63),
+            ("vgg16", True, 93.86),
+            ("vgg19", False, 92.27),
+            ("vgg19", True, 93.65),
+        )
+    ),
+    {
+        "source": "kuangliu/pytorch-cifar",
+        "setup": "VGG16 with batch norm",
+        "arch": "vgg16",
+        "batch_norm": True,
+        "test_acc": 92.64,
+    },
+]
