@@ -1,8 +1,11 @@
 """The claims ledger's computed verdicts."""
 
+import copy
+
 import pytest
 
 from vggrepro import claims
+from vggrepro.recorded import GridRecord
 
 
 @pytest.mark.parametrize("check", claims.STATIC_CHECKS)
@@ -31,3 +34,48 @@ def test_position_information_is_measured() -> None:
     assert numbers["conv_changed"] > 1e-3  # ... and the shift did move it
     assert numbers["fc_error"] < 1e-5
     assert verdict.verdict == "partly"
+
+
+def fake_record(tiny_run: dict, grid: str, errors: dict[str, list[float]]) -> GridRecord:
+    """A non-smoke record with the given centre top-1 errors per architecture (seeds 0..n-1).
+
+    Test data for the verdict logic only: copies of one real tiny run with its numbers replaced.
+    """
+    runs = []
+    for arch, values in errors.items():
+        for seed, e in enumerate(values):
+            r = copy.deepcopy(tiny_run)
+            r.update(smoke=False, seed=seed, run_id=f"{grid}/{arch}-s{seed}", grid=grid)
+            r["config"].update(arch=arch, smoke=False)
+            r["test"]["centre"]["top1_error"] = e
+            runs.append(r)
+    return GridRecord(grid, runs, smoke=False, source="test")
+
+
+def test_pair_claims_follow_the_t_test(tiny_run: dict) -> None:
+    clear = fake_record(
+        tiny_run, "filters", {"vgg13": [20.0, 20.5, 19.5], "vgg13_5x5": [25.0, 25.5, 24.5]}
+    )
+    noisy = fake_record(
+        tiny_run, "filters", {"vgg13": [20.0, 24.0, 16.0], "vgg13_5x5": [21.0, 25.0, 17.0]}
+    )
+    args = ("paper", "5x5 is worse", "vgg13", "vgg13_5x5", "higher", "book/ablations")
+    assert claims.pair_claim(clear, *args).verdict == "reproduced"
+    assert claims.pair_claim(noisy, *args).verdict == "not reproduced"
+    reverse = ("paper", "5x5 is better", "vgg13", "vgg13_5x5", "lower", "book/ablations")
+    assert claims.pair_claim(clear, *reverse).verdict == "not reproduced"
+
+
+def test_depth_claims_need_a_clear_fall(tiny_run: dict) -> None:
+    falling = {"vgg11": [30.0, 30.4, 29.6], "vgg19": [25.0, 25.4, 24.6]}
+    record = fake_record(tiny_run, "depth", falling)
+    assert {v.verdict for v in claims.depth_claims(record)} == {"reproduced"}
+    flat = {"vgg11": [30.0, 32.0, 28.0], "vgg19": [30.5, 32.5, 28.5]}
+    record = fake_record(tiny_run, "depth", flat)
+    assert {v.verdict for v in claims.depth_claims(record)} == {"not reproduced"}
+
+
+def test_smoke_records_decide_nothing(tiny_run: dict) -> None:
+    record = GridRecord("lrn", [tiny_run], smoke=True, source="results/smoke/lrn")
+    v = claims.pair_claim(record, "paper", "x", "vgg11", "vgg11_lrn", "not lower", "book/ablations")
+    assert v.verdict == "not testable here" and "smoke" in v.evidence

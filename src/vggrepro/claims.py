@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import torch
 
-from vggrepro import cost
+from vggrepro import ablations, cost, stats
 from vggrepro.configs import TABLE1, VGGSpec, weight_layers
 from vggrepro.models import build
 from vggrepro.receptive import stack_vs_single
+from vggrepro.recorded import GridRecord
 from vggrepro.reference import PUBLISHED
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not testable here")
@@ -196,3 +197,145 @@ STATIC_CHECKS: list[Callable[[], Verdict]] = [
     layer_counts,
 ]
 """Claims decided by computation alone (no training)."""
+
+
+def _from_status(status: str) -> str:
+    """A ledger verdict from a comparison's 'supported' / 'contradicted' / 'inconclusive'."""
+    first = status.split(" ", 1)[0]
+    return {"supported": "reproduced", "contradicted": "not reproduced"}.get(
+        first, "not reproduced" if first == "inconclusive" else "not testable here"
+    )
+
+
+def _smoke(record: GridRecord, source: str, claim: str, chapter: str) -> Verdict:
+    return Verdict(
+        source, claim, "not testable here",
+        f"only CPU smoke runs are recorded ({len(record.runs)} in {record.source}); the claim "
+        "needs the GPU grid",
+        chapter,
+    )  # fmt: skip
+
+
+def depth_claims(record: GridRecord) -> list[Verdict]:
+    """The paper's and the blog's claims that depth lowers the error."""
+    paper = "Error falls with depth (11 to 19 layers), saturating at 19 layers on ImageNet"
+    blog = "Depth is what improves accuracy"
+    if record.smoke:
+        return [
+            _smoke(record, "paper", paper, "book/depth"),
+            _smoke(record, "blog", blog, "book/depth"),
+        ]
+    effect = stats.depth_effect(record.frame)
+    falls = [bool(r.clear and r.change < 0) for r in effect.itertuples()]
+    verdict = "reproduced" if all(falls) else "partly" if any(falls) else "not reproduced"
+    evidence = stats.depth_verdict(record)
+    return [
+        Verdict("paper", paper, verdict, evidence, "book/depth"),
+        Verdict("blog", blog, verdict, evidence, "book/depth"),
+    ]
+
+
+def pair_claim(
+    record: GridRecord, source: str, claim: str, a: str, b: str, direction: str, chapter: str
+) -> Verdict:
+    """A claim that arm ``b``'s top-1 error is ``direction`` than arm ``a``'s."""
+    if record.smoke:
+        return _smoke(record, source, claim, chapter)
+    c = stats.pairwise(record.frame, a, b)
+    status = stats.claim_verdict(c, direction)
+    return Verdict(source, claim, _from_status(status), c.verdict, chapter)
+
+
+def init_claims(record: GridRecord) -> list[Verdict]:
+    """Section 3.1: a deep net from the normal init stalls; the warm start and Glorot fix it."""
+    stall = (
+        "A deep net without batch norm initialised from N(0, 0.01²) can stall; initialising it "
+        "from a trained net A avoids that"
+    )
+    glorot = "Glorot initialisation trains the deep nets without the warm start"
+    if record.smoke:
+        return [_smoke(record, "paper", c, "book/ablations") for c in (stall, glorot)]
+    n_test = record.runs[0]["data"]["n_test"]
+    table = ablations.init_table(ablations.init_outcomes(record.frame, n_test))
+    state = {run: ablations.trains(table, run) for run in ablations.INIT_RUNS}
+    evidence = ablations.init_verdict(table, smoke=False)
+    paper_stalls, warm_trains = state["vgg19_paper"] != "trains", state["vgg19_warm"] == "trains"
+    both = paper_stalls and warm_trains
+    return [
+        Verdict(
+            "paper",
+            stall,
+            "reproduced" if both else "partly" if warm_trains else "not reproduced",
+            evidence,
+            "book/ablations",
+        ),  # fmt: skip
+        Verdict(
+            "paper",
+            glorot,
+            "reproduced" if state["vgg19_glorot"] == "trains" else "not reproduced",
+            evidence,
+            "book/ablations",
+        ),  # fmt: skip
+    ]
+
+
+def protocol_claims(record: GridRecord) -> list[Verdict]:
+    """Tables 3-5: multi-scale dense beats single scale; dense + multi-crop beats both."""
+    multi = "Multi-scale dense evaluation gives lower error than single-scale (Tables 3-4)"
+    both = "Combining dense and multi-crop evaluation gives the lowest error (Table 5)"
+    if record.smoke:
+        return [_smoke(record, "paper", c, "book/evaluation") for c in (multi, both)]
+    table = ablations.protocol_claims(record.frame)
+    out = []
+    for claim, column in (
+        (multi, "multi-scale beats single scale"),
+        (both, "dense + multi-crop beats both"),
+    ):
+        statuses = [s.split(" ", 1)[0] for s in table[column]]
+        supported = statuses.count("supported")
+        verdict = (
+            "reproduced" if supported == len(statuses)
+            else "partly" if supported else "not reproduced"
+        )  # fmt: skip
+        out.append(Verdict("paper", claim, verdict, stats.tally(table[column]), "book/evaluation"))
+    return out
+
+
+def training_claims(records: dict[str, GridRecord]) -> list[Verdict]:
+    """Every claim decided by training, from the grids' records (``recorded.load_grid``)."""
+    lrn, filters, one = records["lrn"], records["filters"], records["1x1"]
+    out = depth_claims(records["depth"]) + init_claims(records["init"])
+    out.append(
+        pair_claim(
+            lrn,
+            "paper",
+            "LRN does not improve A (A-LRN is no better than A)",
+            "vgg11",
+            "vgg11_lrn",
+            "not lower",
+            "book/ablations",
+        )  # fmt: skip
+    )
+    out.append(
+        pair_claim(
+            filters,
+            "paper",
+            "Replacing each pair of 3x3 convs in B by one 5x5 conv raises the top-1 error",
+            "vgg13",
+            "vgg13_5x5",
+            "higher",
+            "book/ablations",
+        )  # fmt: skip
+    )
+    out.append(
+        pair_claim(
+            one,
+            "paper",
+            "C (1x1 convs) is worse than D (3x3 convs): spatial context matters",
+            "vgg16",
+            "vgg16_1x1",
+            "higher",
+            "book/ablations",
+        )  # fmt: skip
+    )
+    return out + protocol_claims(records["depth"])
