@@ -51,7 +51,7 @@ format: $(STAMP)
 test: $(STAMP) lint chromium
 	$(BIN)python -m pytest -m "not browser"
 	rm -rf _build/.jupyter_cache _build/html/reports
-	$(BIN)jupyter-book build . --builder html -W --keep-going
+	$(BIN)jupyter-book build . --builder html --all -W --keep-going
 	$(BIN)python -m pytest -m browser; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 # Best effort: headless Chromium for the browser test, when missing and we are root with apt-get.
