@@ -12,6 +12,7 @@ from conftest import TINY, tiny_cifar
 from torch import nn
 
 from vggrepro import features as F
+from vggrepro.data import TORCHVISION_FOLDER
 from vggrepro.models import build
 from vggrepro.train import preset, train
 
@@ -270,7 +271,9 @@ def test_data_source_never_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.delenv("VGGREPRO_DATA", raising=False)
     monkeypatch.setenv("VGGREPRO_CACHE", str(tmp_path))
     assert F.data_source() is None and F.load_data() is None
-    (tmp_path / "torchvision").mkdir()
+    (tmp_path / "torchvision").mkdir()  # an empty folder is not a download
+    assert F.data_source() is None
+    (tmp_path / "torchvision" / TORCHVISION_FOLDER).mkdir()
     assert F.data_source() == "torchvision"
     monkeypatch.setenv("VGGREPRO_DATA", "/some/archive.tar.gz")
     assert F.data_source() == "/some/archive.tar.gz"
