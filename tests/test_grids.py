@@ -9,7 +9,7 @@ from conftest import TINY
 import vggrepro.grids as grids
 from vggrepro.cli import main
 from vggrepro.data import CIFAR10
-from vggrepro.results import aggregate, load_runs, runs_frame
+from vggrepro.results import aggregate, load_result, load_runs, runs_frame
 from vggrepro.train import load_model
 
 
@@ -115,7 +115,16 @@ def test_train_command_writes_a_result(tiny_folder: Path, tmp_path: Path) -> Non
     assert main(argv) == 0
     (result,) = load_runs(tmp_path / "out")
     assert result["config"]["batch_norm"] and result["data"]["source"] == "folder:tiny-cifar0"
-    assert main(["export", str(tmp_path / "m.pt"), str(tmp_path / "half.pt")]) == 0
+    result_file = next((tmp_path / "out").glob("*.json"))
+    export = [
+        "export",
+        str(tmp_path / "m.pt"),
+        str(tmp_path / "half.pt"),
+        "--result",
+        str(result_file),
+    ]
+    assert main(export) == 0
+    assert load_result(tmp_path / "half.json") == result
     state = torch.load(tmp_path / "half.pt", weights_only=True)["state_dict"]
     assert state["features.0.weight"].dtype == torch.float16
 

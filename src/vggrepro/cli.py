@@ -13,6 +13,7 @@ from vggrepro.configs import ALIASES
 from vggrepro.data import DataError, load_cifar10
 from vggrepro.grids import GRIDS, grid_names, run_grid
 from vggrepro.initialisation import SCHEMES
+from vggrepro.results import load_result, save_result
 from vggrepro.train import PRESETS, TrainConfig, load_model, preset, save_model, train
 
 DATA_HELP = (
@@ -101,6 +102,10 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="store a trained net in fp16 (for results/)")
     e.add_argument("model", type=Path, help="a net saved by train --save-model or a grid")
     e.add_argument("dest", type=Path)
+    e.add_argument(
+        "--result", type=Path,
+        help="the results file of the run that trained it, copied beside DEST (same stem)",
+    )  # fmt: skip
     return p
 
 
@@ -108,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "export":
         save_model(load_model(args.model), args.dest, dtype=torch.float16)
+        if args.result:
+            save_result(load_result(args.result), args.dest.with_suffix(".json"))
         print(f"wrote {args.dest}")
         return 0
     try:
