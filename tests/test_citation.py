@@ -30,7 +30,7 @@ def test_matches_the_package(cff: dict[str, Any]) -> None:
     """Version and licence agree with pyproject.toml; the release date is a real date."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert str(cff["version"]) == project["version"]
-    assert cff["license"] == project["license"]["text"] == "MIT"
+    assert cff["license"] == project["license"] == "MIT"
     assert datetime.date.fromisoformat(str(cff["date-released"])) == datetime.date(2026, 11, 28)
 
 
