@@ -39,7 +39,7 @@ from vggrepro.data import CIFAR10, load_cifar10
 from vggrepro.initialisation import initialise
 from vggrepro.loader import DeviceLoader
 from vggrepro.models import build
-from vggrepro.provenance import device_name, now, provenance
+from vggrepro.provenance import device_name, now, pick_device, provenance, sync
 from vggrepro.train import TrainConfig, prepare, preset
 
 OFFLINE_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -85,12 +85,6 @@ def forever(batches: Iterable[Batch]) -> Iterator[Batch]:
     """Epoch after epoch of ``batches``."""
     while True:
         yield from batches
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, bf16: bool) -> Step:
@@ -157,7 +151,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict:
     """Measure both paths, print the figures and return them."""
     args = parse_args(argv)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(args.device)
     cuda = device.type == "cuda"
     steps = args.steps if args.steps is not None else (50 if cuda else 5)
     warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from vggrepro.configs import VGGSpec
 from vggrepro.cost import totals
 from vggrepro.models import build
-from vggrepro.provenance import device_name, now, provenance
+from vggrepro.provenance import device_name, now, pick_device, provenance, sync
 
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
     # Dense bf16 tensor-core peaks, in TFLOP/s, keyed by a part of torch.cuda.get_device_name;
@@ -56,12 +56,6 @@ def peak_tflops(name: str) -> float | None:
     return next((peak for key, peak in PEAK_TFLOPS if key in name), None)
 
 
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", help="cuda or cpu (default: cuda if available)")
@@ -78,7 +72,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict:
     """Time the steps, print images/s and MFU, and return the figures."""
     args = parse_args(argv)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(args.device)
     cuda = device.type == "cuda"
     batch = args.batch_size or (64 if cuda else 2)
     steps = args.steps if args.steps is not None else (20 if cuda else 3)

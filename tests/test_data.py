@@ -168,15 +168,17 @@ def test_cache_is_keyed_by_checksum(tmp_path: Path, cache: Path) -> None:
     assert torch.equal(second.train_images[dog], pattern(0, 0))
 
 
+def crash_mid_write(obj: object, f) -> None:
+    """A torch.save that writes half a cache, then dies."""
+    f.write(b"half a cache")
+    raise KeyboardInterrupt
+
+
 def test_crash_while_writing_leaves_no_cache(
     archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(obj: object, f) -> None:
-        f.write(b"half a cache")
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(torch, "save", crash)
+        patch.setattr(torch, "save", crash_mid_write)
         with pytest.raises(KeyboardInterrupt):
             load_cifar10(archive, cache_dir=cache, progress=False)
     assert cache_files(cache) == []
@@ -190,12 +192,8 @@ def test_killed_write_leaves_no_trusted_cache(
 ) -> None:
     """A process killed mid-write runs no cleanup: at most a temporary file may remain."""
 
-    def crash(obj: object, f) -> None:
-        f.write(b"half a cache")
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(torch, "save", crash)
+        patch.setattr(torch, "save", crash_mid_write)
         patch.setattr(Path, "unlink", lambda self, missing_ok=False: None)  # no cleanup
         with pytest.raises(KeyboardInterrupt):
             load_cifar10(archive, cache_dir=cache, progress=False)

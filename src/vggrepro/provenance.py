@@ -1,4 +1,4 @@
-"""Where a run happened: device, software versions, git commit, clock."""
+"""Where a run happens: the device (picked, synchronised, named), software, git commit, clock."""
 
 from __future__ import annotations
 
@@ -9,6 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+
+
+def pick_device(name: str | torch.device | None = None) -> torch.device:
+    """The device called ``name``, else CUDA when there is one, else the CPU."""
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (for timing)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def device_name(device: torch.device) -> str:

@@ -26,7 +26,7 @@ from vggrepro.evaluate import accuracy, evaluate
 from vggrepro.initialisation import initialise, warm_start
 from vggrepro.loader import DeviceLoader
 from vggrepro.models import VGG, build
-from vggrepro.provenance import now, provenance
+from vggrepro.provenance import now, pick_device, provenance
 from vggrepro.results import SCHEMA_VERSION, save_result
 
 DIVERGED_LOSS = 100.0
@@ -201,7 +201,7 @@ def train(
     Returns the results dictionary.
     """
     started, t0 = now(), time.perf_counter()
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(device)
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
