@@ -269,7 +269,10 @@ def train(
                 if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS:
                     break
                 rate = seen / (time.perf_counter() - tick)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{mean_loss:.3f}", img_s=f"{rate:.0f}")
+                acc = hits.item() / seen
+                bar.set_postfix(
+                    epoch=epoch + 1, loss=f"{mean_loss:.3f}", acc=f"{acc:.3f}", img_s=f"{rate:.0f}"
+                )
         mean_loss = loss_sum.item() / max(seen, 1)
         if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS:
             status, diverged_epoch = "diverged", epoch + 1
