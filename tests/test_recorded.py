@@ -1,6 +1,7 @@
 """What the book reads: reproduction first, then recorded smoke runs, never a silent mix."""
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,34 @@ def test_provenance_and_wall_times_come_from_the_files(tiny_run: dict, tmp_path:
     times = recorded.wall_times(runs)
     assert times.loc[0, "wall_time_s"] == pytest.approx(tiny_run["wall_time_s"])
     assert times.loc[0, "runs"] == 1
+
+
+def test_benchmark_outputs_are_tabulated(tmp_path: Path) -> None:
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    common = {"measured": "2026-01-01T00:00:00+00:00", "device": "X", "torch": "2"}
+    (folder / "a.json").write_text(
+        json.dumps(
+            {
+                "benchmark": "throughput",
+                **common,
+                "fast": {"images_per_s": 30.0},
+                "naive": {"images_per_s": 10.0},
+                "ratio": 3.0,
+            }
+        )  # fmt: skip
+    )
+    (folder / "b.json").write_text(
+        json.dumps(
+            {
+                "benchmark": "vgg16_step",
+                **common,
+                "images_per_s": 2.0,
+                "model_tflops": 0.2,
+                "mfu": None,
+            }
+        )  # fmt: skip
+    )
+    table = recorded.benchmarks(tmp_path).set_index("file")
+    assert table.loc["a.json", "fast / naive"] == 3.0
+    assert table.loc["b.json", "images/s"] == 2.0

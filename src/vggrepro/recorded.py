@@ -9,6 +9,7 @@ ledger can refuse them.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,3 +144,22 @@ def wall_times(runs: list[dict]) -> pd.DataFrame:
         wall_time_s=("wall_time_s", "sum"),
         images_per_s=("images_per_s", "mean"),
     ).reset_index()
+
+
+def benchmarks(results: Path = RESULTS) -> pd.DataFrame:
+    """One row per recorded benchmark output under ``results/benchmarks`` (``--json`` files)."""
+    rows = []
+    for path in sorted((results / "benchmarks").glob("*.json")):
+        b = json.loads(path.read_text())
+        row = {"file": path.name, "benchmark": b["benchmark"], "device": b["device"]}
+        row["measured"], row["torch"] = b["measured"], b["torch"]
+        if b["benchmark"] == "throughput":
+            row["images/s"] = b["fast"]["images_per_s"]
+            row["naive images/s"] = b["naive"]["images_per_s"]
+            row["fast / naive"] = b["ratio"]
+        else:
+            row["images/s"] = b["images_per_s"]
+            row["model TFLOP/s"] = b["model_tflops"]
+            row["MFU"] = b["mfu"]
+        rows.append(row)
+    return pd.DataFrame(rows)
