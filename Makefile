@@ -65,7 +65,10 @@ chromium:
 	fi
 
 smoke: $(STAMP)
-	$(BIN)python -m vggrepro run all --smoke --out results/smoke
+	rm -rf results/smoke .checkpoints/smoke
+	$(BIN)python -m vggrepro run all --smoke --quiet --out results/smoke --checkpoints .checkpoints/smoke
+	$(BIN)python -m vggrepro export .checkpoints/smoke/depth/vgg11_bn-s0.model.pt \
+	  results/models/vgg11_bn-smoke-s0.pt --result results/smoke/depth/vgg11_bn-s0.json
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

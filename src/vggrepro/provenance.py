@@ -30,7 +30,7 @@ def device_name(device: torch.device) -> str:
 
 
 def git_commit(repo: Path | None = None) -> tuple[str, bool]:
-    """The checkout's commit and whether its tracked files differ from it.
+    """The checkout's commit and whether its tracked files (outside ``results/``) differ from it.
 
     Falls back to ``$VGGREPRO_GIT_COMMIT`` (for copies of the tree without ``.git``).
     """
@@ -40,7 +40,8 @@ def git_commit(repo: Path | None = None) -> tuple[str, bool]:
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # Recorded results are outputs, not code: rewriting them leaves the code clean.
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
             cwd=repo,
             capture_output=True,
             text=True,
