@@ -96,6 +96,15 @@ def test_dense_net_equals_fc_net_at_training_size(config: str, resolution: int) 
         torch.testing.assert_close(dense(x), model(x), rtol=1e-5, atol=1e-6)
 
 
+def test_dense_head_lives_where_the_fc_head_lives() -> None:
+    # The evaluation builds the dense net from a trained net on the GPU; its new conv layers
+    # must follow the FC layers' device and dtype (float64 stands in for another device here).
+    model = build("A", num_classes=10, resolution=32, width=0.125, fc_width=32).double()
+    dense = to_dense(model)
+    assert {p.dtype for p in dense.head.parameters()} == {torch.float64}
+    assert dense(torch.randn(1, 3, 32, 32, dtype=torch.float64)).shape == (1, 10)
+
+
 def test_dense_net_gives_a_score_map_on_larger_input() -> None:
     torch.manual_seed(0)
     model = build("B", num_classes=10, resolution=64, width=0.125, fc_width=32).eval()

@@ -80,7 +80,10 @@ class DenseVGG(nn.Module):
         fc1, fc2, fc3 = (m for m in model.classifier if isinstance(m, nn.Linear))
         layers: list[nn.Module] = []
         for fc, kernel in ((fc1, k), (fc2, 1), (fc3, 1)):
-            conv = nn.Conv2d(fc.in_features // kernel**2, fc.out_features, kernel)
+            conv = nn.Conv2d(
+                fc.in_features // kernel**2, fc.out_features, kernel,
+                device=fc.weight.device, dtype=fc.weight.dtype,
+            )  # fmt: skip
             with torch.no_grad():
                 conv.weight.copy_(fc.weight.view(conv.weight.shape))
                 conv.bias.copy_(fc.bias)

@@ -232,7 +232,8 @@ def train(
     status, diverged_epoch, train_time, start_epoch = "completed", None, 0.0, 0
     config = asdict(cfg)
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        # On the CPU: RNG states must stay CPU tensors; the loads below move the rest.
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if state["config"] == config:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
