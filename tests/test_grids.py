@@ -45,11 +45,34 @@ def test_init_grid_trains_the_warm_start_source_first(
         raise AssertionError("a recorded run was trained again")
 
     monkeypatch.setattr(grids, "train", refuse)
+    source.unlink()  # the warm start's net is gone, but every run that needed it is recorded
     again = grids.run_grid(
         "init", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), smoke=True,
         progress=False, eval_scales=(32,), epochs=1, **TINY,
     )  # fmt: skip
     assert [r["run_id"] for r in again] == [r["run_id"] for r in runs]
+
+
+def test_a_run_recorded_by_another_grid_is_shared_not_trained_again(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = {"seeds": (0,), "smoke": True, "progress": False, "eval_scales": (32,), "epochs": 1}
+    grids.run_grid("lrn", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", **options, **TINY)
+    trained = []
+    real_train = grids.train
+
+    def counting_train(cfg, *args, **kwargs):
+        trained.append(f"{cfg.arch}{'_bn' if cfg.batch_norm else ''}")
+        return real_train(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(grids, "train", counting_train)
+    runs = grids.run_grid(
+        "depth", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", **options, **TINY
+    )
+    shared = next(r for r in runs if r["run_id"] == "depth/vgg11-s0")
+    assert shared["shared_with"] == "lrn/vgg11-s0" and shared["grid"] == "depth"
+    assert sorted(trained) == sorted(set(grids.GRIDS["depth"]) - {"vgg11"})
+    assert load_result(tmp_path / "r" / "depth" / "vgg11-s0.json")["shared_with"] == "lrn/vgg11-s0"
 
 
 def test_unknown_grid_lists_the_valid_ones(tiny: CIFAR10, tmp_path: Path) -> None:

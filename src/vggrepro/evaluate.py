@@ -6,7 +6,9 @@ average them, as the paper does:
 - ``centre``: the image as it is (at 32 px the "centre crop" is the whole image);
 - ``flip``: the image and its horizontal flip;
 - ``dense@Q``: the image resized to Q px and fed to the fully-convolutional net, whose class
-  score map is averaged over positions (Q = 32 is the training size); ``+flip`` adds the flip;
+  score map is averaged over positions (Q = 32 is the training size; the defaults 64 and 96
+  give 2 x 2 and 3 x 3 maps; the paper tests at Q = 256, 384 and 512 against S = 256);
+  ``+flip`` adds the flip;
 - ``dense multi-scale``: dense and flipped at every Q, averaged (the paper's Table 4);
 - ``multi-crop``: a 3 x 3 grid of 32 px crops of each resized image larger than 32, with
   flips (the paper's Table 5 uses a 5 x 5 grid at 224 px);

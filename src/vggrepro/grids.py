@@ -3,8 +3,10 @@
 A grid maps a run name to the training options that differ from the preset. A run that needs
 another run's trained net (the warm start) names it, and the runner trains that one first.
 Results go to ``out/<grid>/<name>-s<seed>.json``; a run whose results file already exists for
-the same configuration is skipped, and an interrupted run resumes from its checkpoint, so a
-grid can simply be started again after a failure.
+the same configuration and data is skipped, and an interrupted run resumes from its checkpoint,
+so a grid can simply be started again after a failure. A run whose exact configuration another
+grid already recorded (vgg11 in the depth and LRN grids, say) is not trained twice: its result
+is copied with a ``shared_with`` field naming the original.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vggrepro.data import CIFAR10
-from vggrepro.results import ResultError, load_result
-from vggrepro.train import preset, train
+from vggrepro.results import ResultError, load_result, save_result
+from vggrepro.train import TrainConfig, preset, train
 
 DEPTHS = ("vgg11", "vgg13", "vgg16", "vgg19")
 
@@ -100,17 +102,26 @@ def run_grid(
                 checkpoints / name / f"{options['warm_start']}-s{seed}.model.pt"
             )
         cfg = preset("smoke" if smoke else "reduced", seed=seed, **options, **overrides)
-        path = out / name / f"{run}-s{seed}.json"
+        run_id, path = f"{name}/{run}-s{seed}", out / name / f"{run}-s{seed}.json"
         model_path = checkpoints / name / f"{run}-s{seed}.model.pt"
-        done = _existing(path, cfg)
-        if done is not None and (run not in sources or model_path.exists()):
+        done = _existing(path, cfg, data)
+        # A warm-start source is trained again only if a run that needs its net is missing.
+        needed = [d for d, o in grid.items() if o.get("warm_start") == run]
+        missing = [d for d in needed if not (out / name / f"{d}-s{seed}.json").exists()]
+        if done is not None and (model_path.exists() or not missing):
             results.append(done)
+            continue
+        twin = None if run in sources else _twin(out, cfg, data)
+        if twin is not None:  # the same run is already recorded in another grid: share it
+            shared = {**twin, "grid": name, "run_id": run_id, "shared_with": twin["run_id"]}
+            save_result(shared, path)
+            results.append(shared)
             continue
         results.append(
             train(
                 cfg,
                 data,
-                run_id=f"{name}/{run}-s{seed}",
+                run_id=run_id,
                 grid=name,
                 out=path,
                 checkpoint=checkpoints / name / f"{run}-s{seed}.ckpt.pt",
@@ -122,16 +133,38 @@ def run_grid(
     return results
 
 
-def _existing(path: Path, cfg) -> dict | None:
-    """The recorded result at ``path`` if it is valid and was made with ``cfg``."""
+def _same(result: dict, cfg: TrainConfig, data: CIFAR10) -> bool:
+    """Whether ``result`` was made with ``cfg`` on ``data`` (wherever its warm-start net lay)."""
+    return (
+        _comparable(result["config"]) == _comparable(_jsonable(asdict(cfg)))
+        and result["data"]["checksum"] == data.checksum
+    )
+
+
+def _existing(path: Path, cfg: TrainConfig, data: CIFAR10) -> dict | None:
+    """The recorded result at ``path`` if it is valid and was made with ``cfg`` on ``data``."""
     if not path.exists():
         return None
     try:
         result = load_result(path)
     except ResultError:
         return None
-    same = result["config"] == _jsonable(asdict(cfg))
-    return result if same else None
+    return result if _same(result, cfg, data) else None
+
+
+def _twin(out: Path, cfg: TrainConfig, data: CIFAR10) -> dict | None:
+    """A run of another grid under ``out`` trained with exactly this configuration and data."""
+    for path in sorted(out.glob("*/*.json")):
+        twin = _existing(path, cfg, data)
+        if twin is not None and "shared_with" not in twin:
+            return twin
+    return None
+
+
+def _comparable(config: dict) -> dict:
+    """A config with its warm-start net named by file, not by the folder it was kept in."""
+    warm = config.get("warm_start")
+    return {**config, "warm_start": Path(warm).name if warm else warm}
 
 
 def _jsonable(config: dict) -> dict:

@@ -29,10 +29,11 @@ def device_name(device: torch.device) -> str:
     return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
-def git_commit(repo: Path | None = None) -> tuple[str, bool]:
+def git_commit(repo: Path | None = None) -> tuple[str, bool | None]:
     """The checkout's commit and whether its tracked files (outside ``results/``) differ from it.
 
-    Falls back to ``$VGGREPRO_GIT_COMMIT`` (for copies of the tree without ``.git``).
+    Falls back to ``$VGGREPRO_GIT_COMMIT`` (for copies of the tree without ``.git``), and then
+    cannot tell whether the tree differs from it: None.
     """
     repo = repo or Path(__file__).resolve().parents[2]
     try:
@@ -49,7 +50,7 @@ def git_commit(repo: Path | None = None) -> tuple[str, bool]:
         ).stdout.strip()
         return commit, bool(dirty)
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("VGGREPRO_GIT_COMMIT", "unknown"), False
+        return os.environ.get("VGGREPRO_GIT_COMMIT", "unknown"), None
 
 
 def now() -> str:

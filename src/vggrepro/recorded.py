@@ -115,7 +115,7 @@ def provenance_table(runs: list[dict]) -> pd.DataFrame:
             "torch": r["provenance"]["torch"],
             "CUDA": r["provenance"]["cuda"] or "—",
             "commit": r["provenance"]["git_commit"][:10]
-            + ("+dirty" if r["provenance"]["git_dirty"] else ""),
+            + {True: "+dirty", False: "", None: " (dirty?)"}[r["provenance"]["git_dirty"]],
             "data": f"{r['data']['source']} ({r['data']['checksum'][:12]})",
             "seed": r["seed"],
             "status": r["status"],
@@ -127,23 +127,28 @@ def provenance_table(runs: list[dict]) -> pd.DataFrame:
 
 
 def wall_times(runs: list[dict]) -> pd.DataFrame:
-    """Runs, total wall time and mean images/s per grid and kind (smoke or reproduction)."""
+    """Per grid, kind and device: runs trained, runs shared with another grid (not trained
+    again, so not timed again), total wall time and mean images/s of the trained ones."""
     frame = pd.DataFrame(
         {
             "grid": r["grid"],
             "kind": "smoke" if r["smoke"] else "reproduction",
             "device": r["provenance"]["device"],
+            "shared": "shared_with" in r,
             "wall_time_s": r["wall_time_s"],
             "images_per_s": r["images_per_s"],
         }
         for r in runs
     )
-    grouped = frame.groupby(["grid", "kind", "device"], sort=False)
-    return grouped.agg(
+    trained = frame[~frame["shared"]].groupby(["grid", "kind", "device"], sort=False)
+    table = trained.agg(
         runs=("wall_time_s", "size"),
         wall_time_s=("wall_time_s", "sum"),
         images_per_s=("images_per_s", "mean"),
-    ).reset_index()
+    )
+    shared = frame[frame["shared"]].groupby(["grid", "kind", "device"], sort=False).size()
+    table.insert(1, "shared", shared.reindex(table.index, fill_value=0))
+    return table.reset_index()
 
 
 def benchmarks(results: Path = RESULTS) -> pd.DataFrame:

@@ -45,7 +45,7 @@ SCHEMA: dict[str, Any] = {
         "torch": str,
         "cuda": _OPT_STR,
         "git_commit": str,
-        "git_dirty": bool,
+        "git_dirty": (bool, type(None)),  # None: a copy without .git, state unknown
     },
     "data": {
         "source": str,

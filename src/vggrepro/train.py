@@ -4,7 +4,8 @@ The recipe (the paper's section 3.1): SGD, momentum 0.9, weight decay 5e-4, batc
 dropout 0.5 on the two hidden FC layers, learning rate 1e-2 divided by 10 when validation
 accuracy stops improving (at most three times), here within a fixed epoch budget. On CUDA the
 loop runs in bf16 autocast with channels_last (and optionally ``torch.compile``); on the CPU
-in fp32. A checkpoint after every epoch makes an interrupted run resume to the same result.
+in fp32. A checkpoint after every epoch lets an interrupted run resume where it stopped: on the
+CPU to a bitwise identical result; on CUDA cuDNN's autotuned kernels are not deterministic.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class TrainConfig:
     n_val: int = 5000
     n_train: int | None = None  # a random subset of the training split (smoke runs)
     n_test: int | None = None
-    eval_scales: tuple[int, ...] = (32, 48, 64)
+    # Multiples of the training size, so the last map tiles evenly: score maps 1x1, 2x2, 3x3
+    # (at 48 px the fifth pool would drop the third row and column of a 3x3 map).
+    eval_scales: tuple[int, ...] = (32, 64, 96)
     eval_batch_size: int = 1000
     seed: int = 0
     compile: bool = False
@@ -93,7 +96,7 @@ PRESETS: dict[str, dict] = {
         "n_train": 512,
         "n_val": 250,
         "n_test": 250,
-        "eval_scales": (32, 48),
+        "eval_scales": (32, 64),
         "eval_batch_size": 250,
         "smoke": True,
     },
@@ -135,6 +138,11 @@ def prepare(data: CIFAR10, cfg: TrainConfig, device: torch.device) -> Split:
     """Hold out the validation split, take subsets, compute channel statistics, move to device."""
     train_x, train_y, val_x, val_y = split_validation(data, cfg.n_val, seed=0)
     train = _subset(train_x, train_y, cfg.n_train)
+    if len(train[1]) < cfg.batch_size:
+        raise ValueError(
+            f"{len(train[1])} training images make no full batch of {cfg.batch_size}; "
+            "lower batch_size or use more images"
+        )
     test = _subset(data.test_images, data.test_labels, cfg.n_test)
     mean, std = channel_stats(train[0])
     parts = [tuple(t.to(device) for t in part) for part in (train, (val_x, val_y), test)]
@@ -216,10 +224,12 @@ def train(
     opt = torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
+    min_lr = cfg.lr
+    for _ in range(cfg.max_drops):  # the scheduler's own product, so the floor is hit exactly
+        min_lr *= cfg.lr_factor
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=cfg.lr_factor, patience=cfg.patience,
-        min_lr=cfg.lr * cfg.lr_factor**cfg.max_drops * (1 - 1e-6), eps=0.0,
-    )  # fmt: skip
+        opt, mode="max", factor=cfg.lr_factor, patience=cfg.patience, min_lr=min_lr, eps=0.0
+    )
     common = {"mean": split.mean, "std": split.std, "channels_last": cuda}
     train_batches = DeviceLoader(
         *split.train, cfg.batch_size, train=True, crop_padding=cfg.crop_padding, flip=cfg.flip,
@@ -231,10 +241,11 @@ def train(
     history: list[dict] = []
     status, diverged_epoch, train_time, start_epoch = "completed", None, 0.0, 0
     config = asdict(cfg)
+    same_run = {"config": config, "device_type": device.type, "data": data.checksum}
     if checkpoint is not None and checkpoint.exists():
         # On the CPU: RNG states must stay CPU tensors; the loads below move the rest.
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["config"] == config:
+        if all(state.get(k) == v for k, v in same_run.items()):
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             plateau.load_state_dict(state["scheduler"])
@@ -274,15 +285,14 @@ def train(
                 bar.set_postfix(
                     epoch=epoch + 1, loss=f"{mean_loss:.3f}", acc=f"{acc:.3f}", img_s=f"{rate:.0f}"
                 )
-        mean_loss = loss_sum.item() / max(seen, 1)
+        mean_loss = loss_sum.item() / seen
+        train_time += time.perf_counter() - tick  # training steps only, not validation
         if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS:
             status, diverged_epoch = "diverged", epoch + 1
-            train_time += time.perf_counter() - tick
             break
         val_acc = accuracy(model, val_batches)
         lr = opt.param_groups[0]["lr"]
         plateau.step(val_acc)
-        train_time += time.perf_counter() - tick
         history.append(
             {
                 "epoch": epoch + 1,
@@ -297,7 +307,7 @@ def train(
         if checkpoint is not None:
             _atomic_save(
                 {
-                    "config": config,
+                    **same_run,
                     "epoch": epoch + 1,
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
