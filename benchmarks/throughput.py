@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import setup, time_steps
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from torchvision.transforms.functional import to_pil_image
@@ -39,7 +39,7 @@ from vggrepro.data import CIFAR10, load_cifar10
 from vggrepro.initialisation import initialise
 from vggrepro.loader import DeviceLoader
 from vggrepro.models import build
-from vggrepro.provenance import device_name, now, pick_device, provenance, sync
+from vggrepro.provenance import device_name, now, provenance
 from vggrepro.train import TrainConfig, prepare, preset
 
 OFFLINE_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -115,20 +115,6 @@ def make_model(
     return model, opt
 
 
-def time_steps(
-    step: Step, batches: Iterator[Batch], steps: int, warmup: int, device: torch.device
-) -> float:
-    """Seconds for ``steps`` steps after ``warmup`` untimed ones, loading included."""
-    for _ in range(warmup):
-        step(*next(batches))
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(*next(batches))
-    sync(device)
-    return time.perf_counter() - start
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", help="cuda or cpu (default: cuda if available)")
@@ -151,14 +137,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict:
     """Measure both paths, print the figures and return them."""
     args = parse_args(argv)
-    device = pick_device(args.device)
+    device, steps, warmup = setup(args, cuda_steps=50, cpu_steps=5)
     cuda = device.type == "cuda"
-    steps = args.steps if args.steps is not None else (50 if cuda else 5)
-    warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
-    if steps < 1 or warmup < 0:
-        raise SystemExit("--steps must be positive and --warmup non-negative")
-    if cuda:
-        torch.backends.cudnn.benchmark = True
 
     synthetic = args.data == "synthetic"
     data = synthetic_cifar(args.synthetic_images) if synthetic else load_cifar10(args.data)
@@ -184,9 +164,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         crop_padding=cfg.crop_padding, flip=cfg.flip, drop_last=True, channels_last=cuda,
         seed=cfg.seed,
     )  # fmt: skip
-    fast_s = time_steps(
-        train_step(fast_model, opt, bf16=cuda), forever(fast_batches), steps, warmup, device
-    )
+    fast_step, fast_stream = train_step(fast_model, opt, bf16=cuda), forever(fast_batches)
+    fast_s = time_steps(lambda: fast_step(*next(fast_stream)), steps, warmup, device)
     fast_what = "DeviceLoader on the device, " + ("bf16, channels_last" if cuda else "fp32")
     fast_what += ", torch.compile" if cfg.compile else ""
     del model, fast_model, opt, fast_batches
@@ -208,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     naive_batches = ((x.to(device), y.to(device)) for x, y in forever(loader))
     model, opt = make_model(cfg, device, channels_last=False)
-    naive_s = time_steps(train_step(model, opt, bf16=False), naive_batches, steps, warmup, device)
+    naive_step = train_step(model, opt, bf16=False)
+    naive_s = time_steps(lambda: naive_step(*next(naive_batches)), steps, warmup, device)
     naive_batches.close()  # stops the worker processes
     naive_what = f"DataLoader, {args.num_workers} workers, PIL transforms, fp32 NCHW, copy"
 

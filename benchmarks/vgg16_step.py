@@ -17,17 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import setup, time_steps
 
 from vggrepro.configs import VGGSpec
 from vggrepro.cost import totals
 from vggrepro.models import build
-from vggrepro.provenance import device_name, now, pick_device, provenance, sync
+from vggrepro.provenance import device_name, now, provenance
 
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
     # Dense bf16 tensor-core peaks, in TFLOP/s, keyed by a part of torch.cuda.get_device_name;
@@ -72,15 +72,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict:
     """Time the steps, print images/s and MFU, and return the figures."""
     args = parse_args(argv)
-    device = pick_device(args.device)
+    device, steps, warmup = setup(args, cuda_steps=20, cpu_steps=3)
     cuda = device.type == "cuda"
     batch = args.batch_size or (64 if cuda else 2)
-    steps = args.steps if args.steps is not None else (20 if cuda else 3)
-    warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
-    if steps < 1 or warmup < 0:
-        raise SystemExit("--steps must be positive and --warmup non-negative")
-    if cuda:
-        torch.backends.cudnn.benchmark = True
 
     spec = VGGSpec("D", resolution=args.resolution)
     macs = totals(spec)["macs"]
@@ -100,14 +94,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    seconds = time.perf_counter() - start
+    seconds = time_steps(step, steps, warmup, device)
 
     name = device_name(device)
     images_per_s = steps * batch / seconds

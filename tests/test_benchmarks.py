@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -11,6 +12,7 @@ from vggrepro.configs import VGGSpec
 from vggrepro.cost import totals
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # the scripts import their shared helpers from there
 
 
 def load(name: str) -> ModuleType:
