@@ -47,7 +47,7 @@ def _names(spec: VGGSpec) -> list[tuple[str, str]]:
             conv_i[s] = conv_i.get(s, 0) + 1
             out.append((f"conv{s}_{conv_i[s]}", f"conv{ly.kernel}-{ly.out_channels}"))
         elif ly.kind in ("bn", "relu"):
-            out.append((f"{ly.kind}{s}_{conv_i[s]}", ly.kind))
+            out.append((f"{ly.kind}{s}_{conv_i[s]}", "BN" if ly.kind == "bn" else ly.kind))
         elif ly.kind == "lrn":
             out.append((f"lrn{s}", "LRN"))
         else:

@@ -136,6 +136,12 @@ def split_validation(
     return data.train_images[~is_val], labels[~is_val], data.train_images[is_val], labels[is_val]
 
 
+def random_subset(n: int, total: int, seed: int = 0) -> torch.Tensor:
+    """``min(n, total)`` sorted indices out of ``total``, drawn without replacement."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(total, generator=g)[:n].sort().values
+
+
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and (population) std of uint8 images (N, C, H, W), in [0, 1] units."""
     total = torch.zeros(images.shape[1], dtype=torch.float64, device=images.device)

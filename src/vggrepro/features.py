@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from vggrepro.data import CIFAR10, TORCHVISION_FOLDER, channel_stats, load_cifar10
+from vggrepro.data import CIFAR10, TORCHVISION_FOLDER, channel_stats, load_cifar10, random_subset
 from vggrepro.initialisation import initialise
 from vggrepro.models import VGG, build
 from vggrepro.receptive import receptive_fields
@@ -234,12 +234,6 @@ def normalise(
     return (images.float() / 255 - m) / s
 
 
-def subset(n: int, total: int, seed: int = 0) -> torch.Tensor:
-    """``min(n, total)`` sorted indices out of ``total``, drawn without replacement."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(total, generator=g)[:n].sort().values
-
-
 @dataclass
 class ProbeImages:
     """Normalised images for the probes: class means from ``fit``, accuracy on ``test``."""
@@ -258,8 +252,8 @@ def probe_images(
     on), test images from the whole test split, both normalised as in training."""
     split = _run_split(ck, data)
     val_x, val_y = split.val
-    fit = subset(n_fit, len(val_y), seed)
-    test = subset(n_test, len(data.test_labels), seed)
+    fit = random_subset(n_fit, len(val_y), seed)
+    test = random_subset(n_test, len(data.test_labels), seed)
     raw = data.test_images[test]
     return ProbeImages(
         normalise(val_x[fit], split.mean, split.std),
@@ -288,7 +282,7 @@ def sample_images(ck: Checkpoint, data: CIFAR10 | None, n: int, seed: int = 0) -
         mean, std = channel_stats(raw)
         return Sample(raw, normalise(raw, mean, std), [SYNTHETIC_KINDS[k] for k in kinds], True)
     mean, std = training_stats(ck, data)
-    pick = subset(n, len(data.test_labels), seed)
+    pick = random_subset(n, len(data.test_labels), seed)
     raw = data.test_images[pick]
     names = [data.classes[c] for c in data.test_labels[pick]]
     return Sample(raw, normalise(raw, mean, std), names, False)

@@ -563,11 +563,7 @@ def pairwise(
     (va, da), (vb, db) = arms
     na, nb = len(va), len(vb)
     df = na + nb - 2
-    pooled = (
-        math.sqrt(((na - 1) * va.var(ddof=1) + (nb - 1) * vb.var(ddof=1)) / df)
-        if na >= 2 and nb >= 2
-        else math.nan
-    )
+    pooled = pooled_std([_std(va), _std(vb)], [na, nb]) if na >= 2 and nb >= 2 else math.nan
     mean_a = float(va.mean()) if na else math.nan
     mean_b = float(vb.mean()) if nb else math.nan
     return Comparison(

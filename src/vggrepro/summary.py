@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from vggrepro import cost
 from vggrepro.configs import (
     CONFIGS,
     LRN,
@@ -31,35 +32,15 @@ HEAD = 6
 """Stage number that ``LayerSpec`` gives the FC head."""
 
 
-def layer_name(layer: LayerSpec) -> str:
-    """The paper's name for a planned layer: conv3-64, conv1-256, LRN, maxpool, FC-4096, ..."""
-    match layer.kind:
-        case "conv":
-            return f"conv{layer.kernel}-{layer.out_channels}"
-        case "fc":
-            return f"FC-{layer.out_channels}"
-        case "lrn":
-            return "LRN"
-        case "bn":
-            return "BN"
-    return layer.kind
-
-
 def walk(spec: VGGSpec) -> Iterator[tuple[LayerSpec, str, int]]:
-    """Each planned layer except ReLU and dropout, with its name and its output's side.
-
-    The side follows PyTorch's rounding, ``(n + 2 * padding - kernel) // stride + 1``; the FC
-    layers' outputs are vectors, given side 1.
-    """
-    side = spec.resolution
-    for layer in spec.features() + spec.classifier():
-        if layer.kind in ("relu", "dropout"):
-            continue
-        if layer.kind in ("conv", "maxpool"):
-            side = (side + 2 * layer.padding - layer.kernel) // layer.stride + 1
-        elif layer.kind == "fc":
-            side = 1
-        yield layer, layer_name(layer), side
+    """Each planned layer except ReLU and dropout, with its paper name (conv3-64, maxpool,
+    FC-4096, ...) and its output's side, both read from ``cost.layer_table``."""
+    table = cost.layer_table(spec)
+    for layer, name, shape in zip(
+        spec.features() + spec.classifier(), table["layer"], table["out_shape"], strict=True
+    ):
+        if layer.kind not in ("relu", "dropout"):
+            yield layer, name, shape[1]
 
 
 def table1(configs: Iterable[str] = tuple(TABLE1)) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vggrepro.configs import VGGSpec
-from vggrepro.data import CIFAR10, channel_stats, split_validation
+from vggrepro.data import CIFAR10, channel_stats, random_subset, split_validation
 from vggrepro.evaluate import accuracy, evaluate
 from vggrepro.initialisation import initialise, warm_start
 from vggrepro.loader import DeviceLoader
@@ -130,7 +130,7 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tens
     """A fixed random subset of ``n`` examples (all of them when ``n`` is None)."""
     if n is None or n >= len(y):
         return x, y
-    keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:n].sort().values
+    keep = random_subset(n, len(y))
     return x[keep], y[keep]
 
 
