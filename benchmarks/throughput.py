@@ -147,8 +147,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
     split = prepare(data, cfg, device)
     images, labels = split.train
     n = len(labels)
-    if n < cfg.batch_size:
-        raise SystemExit(f"{n} training images make no batch of {cfg.batch_size}")
     where = "SYNTHETIC random uint8" if synthetic else f"CIFAR-10 ({data.source})"
     print(f"device: {device_name(device)} ({device.type}), torch {torch.__version__}")
     print(f"data: {where}, {n} training images of shape {tuple(images.shape[1:])}")
