@@ -66,7 +66,7 @@ chromium:
 
 smoke: $(STAMP)
 	rm -rf results/smoke .checkpoints/smoke
-	$(BIN)python -m vggrepro run all --smoke --quiet --out results/smoke --checkpoints .checkpoints/smoke
+	$(BIN)python -m vggrepro run all --smoke --quiet --out results/smoke --checkpoints .checkpoints
 	$(BIN)python -m vggrepro export .checkpoints/smoke/depth/vgg11_bn-s0.model.pt \
 	  results/models/vgg11_bn-smoke-s0.pt --result results/smoke/depth/vgg11_bn-s0.json
 

@@ -28,7 +28,7 @@ def test_init_grid_trains_the_warm_start_source_first(
     tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs = grids.run_grid(
-        "init", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), smoke=True,
+        "init", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), tier="smoke",
         progress=False, eval_scales=(32,), epochs=1, **TINY,
     )  # fmt: skip
     assert [r["run_id"] for r in runs][0] == "init/vgg11_paper-s0"
@@ -47,7 +47,7 @@ def test_init_grid_trains_the_warm_start_source_first(
     monkeypatch.setattr(grids, "train", refuse)
     source.unlink()  # the warm start's net is gone, but every run that needed it is recorded
     again = grids.run_grid(
-        "init", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), smoke=True,
+        "init", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), tier="smoke",
         progress=False, eval_scales=(32,), epochs=1, **TINY,
     )  # fmt: skip
     assert [r["run_id"] for r in again] == [r["run_id"] for r in runs]
@@ -56,7 +56,7 @@ def test_init_grid_trains_the_warm_start_source_first(
 def test_a_run_recorded_by_another_grid_is_shared_not_trained_again(
     tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    options = {"seeds": (0,), "smoke": True, "progress": False, "eval_scales": (32,), "epochs": 1}
+    options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,), "epochs": 1}
     grids.run_grid("lrn", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", **options, **TINY)
     trained = []
     real_train = grids.train
@@ -155,7 +155,7 @@ def test_train_command_writes_a_result(tiny_folder: Path, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_smoke_depth_grid_on_the_offline_archive(real_cifar: CIFAR10, tmp_path: Path) -> None:
     runs = grids.run_grid(
-        "depth", real_cifar, out=tmp_path / "smoke", checkpoints=tmp_path / "ck", smoke=True,
+        "depth", real_cifar, out=tmp_path / "smoke", checkpoints=tmp_path / "ck", tier="smoke",
         progress=False,
     )  # fmt: skip
     assert len(runs) == len(grids.GRIDS["depth"]) * len(grids.SMOKE_SEEDS)

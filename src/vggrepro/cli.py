@@ -13,7 +13,7 @@ from vggrepro.configs import ALIASES
 from vggrepro.data import DataError, load_cifar10
 from vggrepro.grids import GRIDS, grid_names, run_grid
 from vggrepro.initialisation import SCHEMES
-from vggrepro.results import load_result, save_result
+from vggrepro.results import TIERS, load_result, save_result
 from vggrepro.train import PRESETS, TrainConfig, load_model, preset, save_model, train
 
 DATA_HELP = (
@@ -94,9 +94,21 @@ def parser() -> argparse.ArgumentParser:
         choices=grid_names(),
         help="; ".join(f"{g}: {', '.join(v)}" for g, v in GRIDS.items()),
     )
-    r.add_argument("--smoke", action="store_true", help="tiny CPU runs (labelled smoke)")
+    r.add_argument(
+        "--preset", default="reduced", choices=list(PRESETS),
+        help="reduced: the GPU tier; cpu: the CPU tier; smoke: tiny CPU checks (default: reduced)",
+    )  # fmt: skip
+    r.add_argument("--smoke", action="store_true", help="same as --preset smoke")
+    r.add_argument("--runs", nargs="+", metavar="RUN", help="only these runs of the grid")
     r.add_argument("--seeds", type=int, nargs="+", help="default: 0 1 2 (smoke: 0 1)")
-    r.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    r.add_argument(
+        "--workers", type=_positive_int, default=1,
+        help="runs trained at once, one process each, sharing the CPU threads (default: 1)",
+    )  # fmt: skip
+    r.add_argument(
+        "--out", type=Path,
+        help="results folder (default: results/runs, results/cpu or results/smoke by preset)",
+    )  # fmt: skip
     _common(r)
 
     e = sub.add_parser("export", help="store a trained net in fp16 (for results/)")
@@ -117,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
             save_result(load_result(args.result), args.dest.with_suffix(".json"))
         print(f"wrote {args.dest}")
         return 0
+    if args.command == "run" and args.runs:
+        known = {r for g, runs in GRIDS.items() if args.grid in (g, "all") for r in runs}
+        unknown = sorted(set(args.runs) - known)
+        if unknown:
+            print(
+                f"error: grid {args.grid} has no run {unknown[0]!r}; its runs: "
+                f"{', '.join(sorted(known))}",
+                file=sys.stderr,
+            )
+            return 2
     try:
         data = load_cifar10(args.data, args.cache, progress=not args.quiet)
     except DataError as e:
@@ -126,12 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs:
         overrides["epochs"] = args.epochs
     if args.command == "run":
+        tier = "smoke" if args.smoke else args.preset
+        out = args.out or Path("results") / TIERS[tier]
         runs = run_grid(
-            args.grid, data, out=args.out, checkpoints=args.checkpoints,
-            seeds=tuple(args.seeds) if args.seeds else None, smoke=args.smoke,
+            args.grid, data, out=out, checkpoints=args.checkpoints / TIERS[tier],
+            seeds=tuple(args.seeds) if args.seeds else None, tier=tier,
+            runs=tuple(args.runs) if args.runs else None, workers=args.workers,
             device=args.device, progress=not args.quiet, **overrides,
         )  # fmt: skip
-        print(f"{len(runs)} runs recorded under {args.out}")
+        print(f"{len(runs)} runs recorded under {out}")
         return 0
     names = {f.name for f in fields(TrainConfig)}
     chosen = {

@@ -13,6 +13,8 @@ average them, as the paper does:
 - ``multi-crop``: a 3 x 3 grid of 32 px crops of each resized image larger than 32, with
   flips (the paper's Table 5 uses a 5 x 5 grid at 224 px);
 - ``dense + multi-crop``: the two averaged (Table 5's combination).
+
+With no scales, only ``centre`` and ``flip`` are computed (the CPU tier's cheap default).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def _views(model: VGG, dense: torch.nn.Module, x: torch.Tensor, scales: Iterable
         dense_all.append((p + pf) / 2)
         if q > size:
             crops_all += [sum(both(model, c)) / 2 for c in _crops(xq, size)]
-    views["dense multi-scale"] = torch.stack(dense_all).mean(0)
+    if dense_all:
+        views["dense multi-scale"] = torch.stack(dense_all).mean(0)
     if crops_all:
         views["multi-crop"] = torch.stack(crops_all).mean(0)
         views["dense + multi-crop"] = (views["multi-crop"] + views["dense multi-scale"]) / 2

@@ -11,11 +11,17 @@ is copied with a ``shared_with`` field naming the original.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
+from vggrepro.configs import resolve, weight_layers
 from vggrepro.data import CIFAR10
 from vggrepro.results import ResultError, load_result, save_result
 from vggrepro.train import TrainConfig, preset, train
@@ -53,6 +59,17 @@ def grid_names() -> list[str]:
     return [*GRIDS, "all"]
 
 
+@dataclass(frozen=True)
+class Job:
+    """One run of a grid to train: its configuration and where its files go."""
+
+    cfg: TrainConfig
+    run_id: str
+    path: Path
+    checkpoint: Path
+    model_path: Path
+
+
 def _ordered(grid: dict[str, dict]) -> list[str]:
     """Run names with every warm-start source before the runs that need it."""
     sources = [o["warm_start"] for o in grid.values() if "warm_start" in o]
@@ -66,71 +83,130 @@ def run_grid(
     out: Path,
     checkpoints: Path,
     seeds: tuple[int, ...] | None = None,
-    smoke: bool = False,
+    tier: str = "reduced",
+    runs: tuple[str, ...] | None = None,
+    workers: int = 1,
     device: str | None = None,
     progress: bool = True,
     **overrides,
 ) -> list[dict]:
-    """Train every run of grid ``name`` (or of every grid, for ``all``) for every seed."""
+    """Train every run of grid ``name`` (or of every grid, for ``all``) for every seed.
+
+    ``tier`` names the training preset (``reduced``, ``cpu`` or ``smoke``); ``runs`` limits
+    the grid to some of its run names. ``workers`` > 1 trains that many runs at once, each in a
+    process of its own with an equal share of the CPU threads (two one-thread processes beat
+    one two-thread process on two cores; see benchmarks/cpu_tier.py), never more threads in
+    all than the machine has cores.
+    """
+    options = {"seeds": seeds, "tier": tier, "runs": runs, "workers": workers, "device": device}
     if name == "all":
-        return [
-            r
-            for g in GRIDS
-            for r in run_grid(
-                g,
-                data,
-                out=out,
-                checkpoints=checkpoints,
-                seeds=seeds,
-                smoke=smoke,
-                device=device,
-                progress=progress,
-                **overrides,
+        every = []
+        for g in GRIDS:
+            chosen = None if runs is None else tuple(r for r in runs if r in GRIDS[g])
+            if chosen == ():
+                continue
+            every += run_grid(
+                g, data, out=out, checkpoints=checkpoints, progress=progress,
+                **{**options, "runs": chosen}, **overrides,
             )  # fmt: skip
-        ]
+        return every
     if name not in GRIDS:
         raise ValueError(f"unknown grid {name!r}; valid: {', '.join(grid_names())}")
     grid = GRIDS[name]
-    seeds = seeds or (SMOKE_SEEDS if smoke else SEEDS)
-    jobs = [(run, seed) for seed in seeds for run in _ordered(grid)]
+    unknown = sorted(set(runs or ()) - set(grid))
+    if unknown:
+        raise ValueError(f"grid {name} has no run {unknown[0]!r}; its runs: {', '.join(grid)}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    seeds = seeds or (SMOKE_SEEDS if tier == "smoke" else SEEDS)
+    names = [r for r in _ordered(grid) if runs is None or r in runs]
     sources = {o["warm_start"] for o in grid.values() if "warm_start" in o}
-    results = []
-    for run, seed in tqdm(jobs, desc=f"grid {name}", disable=not progress, unit="run"):
-        options = dict(grid[run])
-        if "warm_start" in options:
-            options["warm_start"] = str(
-                checkpoints / name / f"{options['warm_start']}-s{seed}.model.pt"
-            )
-        cfg = preset("smoke" if smoke else "reduced", seed=seed, **options, **overrides)
-        run_id, path = f"{name}/{run}-s{seed}", out / name / f"{run}-s{seed}.json"
-        model_path = checkpoints / name / f"{run}-s{seed}.model.pt"
-        done = _existing(path, cfg, data)
-        # A warm-start source is trained again only if a run that needs its net is missing.
-        needed = [d for d, o in grid.items() if o.get("warm_start") == run]
-        missing = [d for d in needed if not (out / name / f"{d}-s{seed}.json").exists()]
-        if done is not None and (model_path.exists() or not missing):
-            results.append(done)
-            continue
-        twin = None if run in sources else _twin(out, cfg, data)
-        if twin is not None:  # the same run is already recorded in another grid: share it
-            shared = {**twin, "grid": name, "run_id": run_id, "shared_with": twin["run_id"]}
-            save_result(shared, path)
-            results.append(shared)
-            continue
-        results.append(
-            train(
+    results: dict[str, dict] = {}
+    waves: tuple[list[Job], list[Job]] = ([], [])  # warm-start nets first, then the others
+    for seed in seeds:
+        for run in names:
+            options = dict(grid[run])
+            if "warm_start" in options:
+                options["warm_start"] = str(
+                    checkpoints / name / f"{options['warm_start']}-s{seed}.model.pt"
+                )
+            cfg = preset(tier, seed=seed, **options, **overrides)
+            job = Job(
                 cfg,
-                data,
-                run_id=run_id,
-                grid=name,
-                out=path,
+                run_id=f"{name}/{run}-s{seed}",
+                path=out / name / f"{run}-s{seed}.json",
                 checkpoint=checkpoints / name / f"{run}-s{seed}.ckpt.pt",
-                device=device,
-                progress=progress,
-                model_path=model_path,
-            )  # fmt: skip
-        )
-    return results
+                model_path=checkpoints / name / f"{run}-s{seed}.model.pt",
+            )
+            done = _existing(job.path, cfg, data)
+            # A warm-start source is trained again only if a run that needs its net is missing.
+            needed = [d for d, o in grid.items() if o.get("warm_start") == run]
+            missing = [d for d in needed if not (out / name / f"{d}-s{seed}.json").exists()]
+            if done is not None and (job.model_path.exists() or not missing):
+                results[job.run_id] = done
+                continue
+            twin = None if run in sources else _twin(out, cfg, data)
+            if twin is not None:  # the same run is already recorded in another grid: share it
+                shared = {**twin, "grid": name, "run_id": job.run_id, "shared_with": twin["run_id"]}
+                save_result(shared, job.path)
+                results[job.run_id] = shared
+                continue
+            waves[0 if run in sources else 1].append(job)
+    order = [j.run_id for j in (*waves[0], *waves[1])]
+    bar = tqdm(total=len(order), desc=f"grid {name}", disable=not progress, unit="run")
+    with bar:
+        for wave in waves:
+            for job, result in _train_all(wave, data, workers, device, progress):
+                results[job.run_id] = result
+                top1 = result["test"].get("centre", {}).get("top1_error")
+                bar.set_postfix(last=job.run_id, top1=f"{top1:.1f}%" if top1 else result["status"])
+                bar.update()
+    ordered = [f"{name}/{r}-s{s}" for s in seeds for r in names]
+    return [results[run_id] for run_id in ordered]
+
+
+def _train(job: Job, data: CIFAR10, device: str | None, progress: bool, position: int = 0) -> dict:
+    return train(
+        job.cfg, data, run_id=job.run_id, grid=job.run_id.split("/")[0], out=job.path,
+        checkpoint=job.checkpoint, device=device, progress=progress, model_path=job.model_path,
+        position=position,
+    )  # fmt: skip
+
+
+def _train_all(
+    jobs: list[Job], data: CIFAR10, workers: int, device: str | None, progress: bool
+) -> Iterator[tuple[Job, dict]]:
+    """Train ``jobs``, in this process or in ``workers`` processes; yield each as it ends."""
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield job, _train(job, data, device, progress)
+        return
+    # Longest first (more weight layers, then seed order), so no long run is left for the end.
+    jobs = sorted(jobs, key=lambda j: -weight_layers(resolve(j.cfg.arch)))
+    context = multiprocessing.get_context("spawn")  # fork after OpenMP has started can hang
+    slots = context.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=(data, threads, slots)
+    ) as pool:
+        futures = {pool.submit(_worker_train, job, device, progress): job for job in jobs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+_WORKER: dict = {}
+"""In a worker process: its data set and progress-bar slot."""
+
+
+def _worker_init(data: CIFAR10, threads: int, slots: multiprocessing.Queue) -> None:
+    torch.set_num_threads(threads)
+    _WORKER.update(data=data, slot=slots.get())
+
+
+def _worker_train(job: Job, device: str | None, progress: bool) -> dict:
+    return _train(job, _WORKER["data"], device, progress, position=_WORKER["slot"] + 1)
 
 
 def _same(result: dict, cfg: TrainConfig, data: CIFAR10) -> bool:
@@ -162,9 +238,11 @@ def _twin(out: Path, cfg: TrainConfig, data: CIFAR10) -> dict | None:
 
 
 def _comparable(config: dict) -> dict:
-    """A config with its warm-start net named by file, not by the folder it was kept in."""
+    """A config with its warm-start net named by file, not by the folder it was kept in, and
+    with the default of every option added since it was recorded."""
+    defaults = _jsonable({f.name: f.default for f in fields(TrainConfig)})
     warm = config.get("warm_start")
-    return {**config, "warm_start": Path(warm).name if warm else warm}
+    return {**defaults, **config, "warm_start": Path(warm).name if warm else warm}
 
 
 def _jsonable(config: dict) -> dict:

@@ -17,6 +17,10 @@ import pandas as pd
 
 SCHEMA_VERSION = 1
 
+TIERS: dict[str, str] = {"reduced": "runs", "cpu": "cpu", "smoke": "smoke"}
+"""Each training preset's folder under ``results/``, in the order the book prefers them: the
+GPU reproduction, then the CPU tier, then the CPU smoke runs (pipeline checks, never results)."""
+
 _NUMBER = (int, float)
 _OPT_STR = (str, type(None))
 _OPT_INT = (int, type(None))

@@ -30,6 +30,7 @@ from vggrepro.models import VGG, build
 from vggrepro.provenance import now, pick_device, provenance
 from vggrepro.results import SCHEMA_VERSION, save_result
 
+SCHEDULES = ("plateau", "step")
 DIVERGED_LOSS = 100.0
 """A mean training loss above this (or not finite) stops the run as diverged."""
 
@@ -51,8 +52,13 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     lr_factor: float = 0.1
+    # "plateau": divide by 1/lr_factor when validation accuracy stalls for ``patience`` epochs,
+    # at most ``max_drops`` times (the paper); "step": divide at the fixed ``milestones``,
+    # fractions of the epoch budget, so that every drop happens within a short budget.
+    schedule: str = "plateau"
     patience: int = 2
     max_drops: int = 3
+    milestones: tuple[float, ...] = ()
     crop_padding: int = 4
     flip: bool = True
     jitter: tuple[int, int] | None = None
@@ -67,6 +73,20 @@ class TrainConfig:
     compile: bool = False
     preset: str = "reduced"
     smoke: bool = False
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if (self.schedule == "step") != bool(self.milestones):
+            raise ValueError("milestones are given exactly when the schedule is 'step'")
+        if list(self.milestones) != sorted(set(self.milestones)) or not all(
+            0 < m < 1 for m in self.milestones
+        ):
+            raise ValueError(f"milestones {self.milestones} must rise strictly within (0, 1)")
+
+    def drop_epochs(self) -> list[int]:
+        """For the step schedule: after how many epochs the learning rate is divided."""
+        return [max(1, round(m * self.epochs)) for m in self.milestones]
 
     def spec(self, num_classes: int = 10, resolution: int = 32) -> VGGSpec:
         """The net this run trains."""
@@ -87,6 +107,22 @@ PRESETS: dict[str, dict] = {
     # costs about a quarter of its full-width FLOPs at this size and the depth grid fits a
     # few minutes of one H100.
     "reduced": {},
+    # The CPU tier: what two CPU cores train to convergence on the full training set in about
+    # an hour and a half for the four batch-norm depths and three seeds (chosen by measurement,
+    # see the training chapter and benchmarks/cpu_tier.py). Conv widths a quarter of the
+    # paper's (16..128 channels), an FC head of 256, batch 128, lr 0.05 divided by 10 twice at
+    # fixed fractions of 15 epochs; only the centre and flip protocols are evaluated (the
+    # larger test scales cost several epochs' worth of CPU time each).
+    "cpu": {
+        "width": 1 / 4,
+        "fc_width": 256,
+        "epochs": 15,
+        "batch_size": 128,
+        "lr": 0.05,
+        "schedule": "step",
+        "milestones": (0.6, 0.85),
+        "eval_scales": (),
+    },
     # CPU smoke test: a few hundred images, one epoch, tiny widths. Never a result to cite.
     "smoke": {
         "width": 1 / 16,
@@ -177,6 +213,18 @@ def _atomic_save(obj: object, path: Path) -> None:
         raise
 
 
+def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer) -> object:
+    """The learning-rate schedule: divided on a validation plateau, or at fixed epochs."""
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, cfg.drop_epochs(), gamma=cfg.lr_factor)
+    min_lr = cfg.lr
+    for _ in range(cfg.max_drops):  # the scheduler's own product, so the floor is hit exactly
+        min_lr *= cfg.lr_factor
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=cfg.lr_factor, patience=cfg.patience, min_lr=min_lr, eps=0.0
+    )
+
+
 def _rng_state(device: torch.device) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
@@ -201,11 +249,13 @@ def train(
     device: str | torch.device | None = None,
     progress: bool = True,
     model_path: Path | None = None,
+    position: int = 0,
 ) -> dict:
     """Train one run, evaluate it with every protocol, write its results file to ``out``.
 
     ``checkpoint`` is written after every epoch; if it exists for the same configuration the
-    run resumes from it. ``model_path`` receives the final weights (``save_model``).
+    run resumes from it. ``model_path`` receives the final weights (``save_model``);
+    ``position`` is the progress bar's line (one per parallel worker).
     Returns the results dictionary.
     """
     started, t0 = now(), time.perf_counter()
@@ -219,18 +269,13 @@ def train(
     model = initialise(build(cfg.spec(len(data.classes))), cfg.init)
     if cfg.warm_start:
         warm_start(model, load_model(Path(cfg.warm_start)))
-    model = model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    model = model.to(device, memory_format=torch.channels_last)  # faster on the CPU and GPU
     step_model = torch.compile(model) if cfg.compile else model
     opt = torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
-    min_lr = cfg.lr
-    for _ in range(cfg.max_drops):  # the scheduler's own product, so the floor is hit exactly
-        min_lr *= cfg.lr_factor
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=cfg.lr_factor, patience=cfg.patience, min_lr=min_lr, eps=0.0
-    )
-    common = {"mean": split.mean, "std": split.std, "channels_last": cuda}
+    scheduler = _scheduler(cfg, opt)
+    common = {"mean": split.mean, "std": split.std, "channels_last": True}
     train_batches = DeviceLoader(
         *split.train, cfg.batch_size, train=True, crop_padding=cfg.crop_padding, flip=cfg.flip,
         jitter=cfg.jitter, drop_last=True, seed=cfg.seed, **common,
@@ -248,7 +293,7 @@ def train(
         if all(state.get(k) == v for k, v in same_run.items()):
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
-            plateau.load_state_dict(state["scheduler"])
+            scheduler.load_state_dict(state["scheduler"])
             train_batches.load_state_dict(state["loader"])
             _set_rng_state(state["rng"], device)
             history, train_time, start_epoch = state["history"], state["train_time"], state["epoch"]
@@ -257,7 +302,7 @@ def train(
     steps = len(train_batches)
     bar = tqdm(
         total=cfg.epochs * steps, initial=start_epoch * steps, desc=run_id, disable=not progress,
-        unit="step", leave=False,
+        unit="step", leave=False, position=position,
     )  # fmt: skip
     for epoch in range(start_epoch, cfg.epochs):
         tick = time.perf_counter()
@@ -292,7 +337,10 @@ def train(
             break
         val_acc = accuracy(model, val_batches)
         lr = opt.param_groups[0]["lr"]
-        plateau.step(val_acc)
+        if cfg.schedule == "plateau":
+            scheduler.step(val_acc)
+        else:
+            scheduler.step()
         history.append(
             {
                 "epoch": epoch + 1,
@@ -311,7 +359,7 @@ def train(
                     "epoch": epoch + 1,
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
-                    "scheduler": plateau.state_dict(),
+                    "scheduler": scheduler.state_dict(),
                     "loader": train_batches.state_dict(),
                     "rng": _rng_state(device),
                     "history": history,
