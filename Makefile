@@ -19,11 +19,12 @@ ifneq ($(OFFLINE_DATA),)
   export VGGREPRO_DATA ?= $(abspath $(OFFLINE_DATA))
 endif
 
-.PHONY: help setup book test lint format smoke clean distclean chromium
+.PHONY: help setup book test lint format smoke cpu clean distclean chromium
 help:
 	@echo "make book   build the HTML book into _build/html (offline, from results/)"
 	@echo "make test   run the tests, build the book with warnings as errors, check it in Chromium"
 	@echo "make smoke  re-record the CPU smoke runs under results/smoke"
+	@echo "make cpu    record the CPU tier's batch-norm depth grid under results/cpu (long)"
 	@echo "make lint   ruff check and format check"
 	@echo "make clean  remove build outputs; make distclean also removes .venv"
 
@@ -69,6 +70,14 @@ smoke: $(STAMP)
 	$(BIN)python -m vggrepro run all --smoke --quiet --out results/smoke --checkpoints .checkpoints
 	$(BIN)python -m vggrepro export .checkpoints/smoke/depth/vgg11_bn-s0.model.pt \
 	  results/models/vgg11_bn-smoke-s0.pt --result results/smoke/depth/vgg11_bn-s0.json
+
+# The CPU tier: one one-thread process per core; skips recorded runs, resumes interrupted ones.
+CPU_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+cpu: $(STAMP)
+	$(BIN)python -m vggrepro run depth --preset cpu --workers $(CPU_WORKERS) \
+	  --runs vgg11_bn vgg13_bn vgg16_bn vgg19_bn
+	$(BIN)python -m vggrepro export .checkpoints/cpu/depth/vgg11_bn-s0.model.pt \
+	  results/models/vgg11_bn-cpu-s0.pt --result results/cpu/depth/vgg11_bn-s0.json
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

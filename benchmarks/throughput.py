@@ -21,7 +21,6 @@ Run: ``python benchmarks/throughput.py [--steps N] [--batch-size B] [--data PATH
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import setup, time_steps
+from common import record, setup, time_steps, warn_if_busy
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from torchvision.transforms.functional import to_pil_image
@@ -39,7 +38,7 @@ from vggrepro.data import CIFAR10, load_cifar10
 from vggrepro.initialisation import initialise
 from vggrepro.loader import DeviceLoader
 from vggrepro.models import build
-from vggrepro.provenance import device_name, now, provenance
+from vggrepro.provenance import device_name
 from vggrepro.train import TrainConfig, prepare, preset
 
 OFFLINE_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -137,6 +136,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict:
     """Measure both paths, print the figures and return them."""
     args = parse_args(argv)
+    busy = warn_if_busy()
     device, steps, warmup = setup(args, cuda_steps=50, cpu_steps=5)
     cuda = device.type == "cuda"
 
@@ -195,11 +195,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print(f"fast  ({fast_what}): {fast:,.0f} images/s")
     print(f"naive ({naive_what}): {naive:,.0f} images/s")
     print(f"ratio fast / naive: {fast / naive:.2f}")
-    result = {
-        "benchmark": "throughput",
-        "measured": now(),
-        "device": device_name(device),
-        "torch": torch.__version__,
+    figures = {
         "data": {"source": data.source, "synthetic": synthetic, "n_images": n},
         "config": {
             "arch": cfg.arch,
@@ -214,12 +210,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "fast": {"images_per_s": fast, "seconds": fast_s, "pipeline": fast_what},
         "naive": {"images_per_s": naive, "seconds": naive_s, "pipeline": naive_what},
         "ratio": fast / naive,
-        "provenance": provenance(device),
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return record("throughput", device, busy, figures, args.json)
 
 
 if __name__ == "__main__":

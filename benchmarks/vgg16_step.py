@@ -15,19 +15,18 @@ Run: ``python benchmarks/vgg16_step.py [--batch-size B] [--steps N] [--compile] 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import setup, time_steps
+from common import record, setup, time_steps, warn_if_busy
 
 from vggrepro.configs import VGGSpec
 from vggrepro.cost import totals
 from vggrepro.models import build
-from vggrepro.provenance import device_name, now, provenance
+from vggrepro.provenance import device_name
 
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
     # Dense bf16 tensor-core peaks, in TFLOP/s, keyed by a part of torch.cuda.get_device_name;
@@ -72,6 +71,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict:
     """Time the steps, print images/s and MFU, and return the figures."""
     args = parse_args(argv)
+    busy = warn_if_busy()
     device, steps, warmup = setup(args, cuda_steps=20, cpu_steps=3)
     cuda = device.type == "cuda"
     batch = args.batch_size or (64 if cuda else 2)
@@ -114,11 +114,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(f"MFU: not available (no bf16 peak known for {name}; pass --peak-tflops)")
     else:
         print(f"MFU: {mfu:.1%} of {peak:,.1f} TFLOP/s")
-    result = {
-        "benchmark": "vgg16_step",
-        "measured": now(),
-        "device": name,
-        "torch": torch.__version__,
+    figures = {
         "config": {
             "config": spec.config,
             "resolution": spec.resolution,
@@ -134,12 +130,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "model_tflops": achieved,
         "peak_tflops": peak,
         "mfu": mfu,
-        "provenance": provenance(device),
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return record("vgg16_step", device, busy, figures, args.json)
 
 
 if __name__ == "__main__":

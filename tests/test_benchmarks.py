@@ -66,3 +66,38 @@ def test_peak_table_matches_device_names() -> None:
     assert peak("NVIDIA H100 80GB HBM3") == peak("NVIDIA H200") == 1979 / 2
     assert peak("NVIDIA H100 PCIe") is None  # not in the table: --peak-tflops
     assert peak("CPU: x86_64 (2 cores)") is None
+
+
+def test_cpu_tier_prints_each_variant_against_the_old_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "cpu.json"
+    argv = ["--steps", "1", "--warmup", "0", "--batch-size", "4", "--processes", "2"]
+    result = load("cpu_tier").main([*argv, "--json", str(out)])
+    variants = result["variants"]
+    assert set(variants) == {"old", "channels_last", "batch 256", "one process per core"}
+    assert all(v["images_per_s"] > 0 for v in variants.values())
+    old, tier = variants["old"]["images_per_s"], variants["one process per core"]["images_per_s"]
+    assert result["ratio"] == pytest.approx(tier / old) and variants["old"]["vs_old"] == 1.0
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    printed = capsys.readouterr().out
+    assert f"old path: {result['ratio']:.2f}" in printed
+
+
+def write_stat(path: Path, busy: int, idle: int) -> None:
+    path.write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\n")
+
+
+@pytest.mark.parametrize("busy, idle, warned", [(150, 50, True), (10, 190, False)])
+def test_a_busy_machine_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture, busy: int, idle: int, warned: bool
+) -> None:
+    common = load("common")
+    stat = tmp_path / "stat"
+    write_stat(stat, 1000, 1000)
+    share = common.warn_if_busy(
+        0, stat=stat, sleep=lambda _: write_stat(stat, 1000 + busy, 1000 + idle)
+    )
+    assert share == pytest.approx(busy / (busy + idle))
+    assert ("warning: the CPU was" in capsys.readouterr().err) is warned
+    assert common.cpu_busy(0, stat=tmp_path / "absent") is None

@@ -36,8 +36,11 @@ def test_position_information_is_measured() -> None:
     assert verdict.verdict == "partly"
 
 
-def fake_record(tiny_run: dict, grid: str, errors: dict[str, list[float]]) -> GridRecord:
-    """A non-smoke record with the given centre top-1 errors per architecture (seeds 0..n-1).
+def fake_record(
+    tiny_run: dict, grid: str, errors: dict[str, list[float]], tier: str = "reduced"
+) -> GridRecord:
+    """A non-smoke record with the given centre top-1 errors per architecture (seeds 0..n-1);
+    a name ending in ``_bn`` is that architecture with batch norm.
 
     Test data for the verdict logic only: copies of one real tiny run with its numbers replaced.
     """
@@ -46,10 +49,12 @@ def fake_record(tiny_run: dict, grid: str, errors: dict[str, list[float]]) -> Gr
         for seed, e in enumerate(values):
             r = copy.deepcopy(tiny_run)
             r.update(smoke=False, seed=seed, run_id=f"{grid}/{arch}-s{seed}", grid=grid)
-            r["config"].update(arch=arch, smoke=False)
+            r.update(preset=tier)
+            bn = arch.endswith("_bn")
+            r["config"].update(arch=arch.removesuffix("_bn"), batch_norm=bn, smoke=False)
             r["test"]["centre"]["top1_error"] = e
             runs.append(r)
-    return GridRecord(grid, runs, smoke=False, source="test")
+    return GridRecord(grid, runs, tier=tier, source="test")
 
 
 def test_pair_claims_follow_the_t_test(tiny_run: dict) -> None:
@@ -68,14 +73,23 @@ def test_pair_claims_follow_the_t_test(tiny_run: dict) -> None:
 
 def test_depth_claims_need_a_clear_fall(tiny_run: dict) -> None:
     falling = {"vgg11": [30.0, 30.4, 29.6], "vgg19": [25.0, 25.4, 24.6]}
-    record = fake_record(tiny_run, "depth", falling)
+    both = falling | {"vgg11_bn": [28.0, 28.4, 27.6], "vgg19_bn": [24.0, 24.4, 23.6]}
+    record = fake_record(tiny_run, "depth", both)
     assert {v.verdict for v in claims.depth_claims(record)} == {"reproduced"}
+    # Batch-norm nets alone (the CPU tier records them first): partly, and the ledger says why
+    # and at which scale.
+    bn_only = {"vgg11_bn": [28.0, 28.4, 27.6], "vgg19_bn": [24.0, 24.4, 23.6]}
+    record = fake_record(tiny_run, "depth", bn_only, tier="cpu")
+    verdicts = claims.depth_claims(record)
+    assert {v.verdict for v in verdicts} == {"partly"}
+    assert "Without batch norm: not testable, no runs recorded" in verdicts[0].evidence
+    assert verdicts[0].scale.startswith("CPU tier (CPU scale: conv widths 1/16")
     flat = {"vgg11": [30.0, 32.0, 28.0], "vgg19": [30.5, 32.5, 28.5]}
     record = fake_record(tiny_run, "depth", flat)
     assert {v.verdict for v in claims.depth_claims(record)} == {"not reproduced"}
 
 
 def test_smoke_records_decide_nothing(tiny_run: dict) -> None:
-    record = GridRecord("lrn", [tiny_run], smoke=True, source="results/smoke/lrn")
+    record = GridRecord("lrn", [tiny_run], tier="smoke", source="results/smoke/lrn")
     v = claims.pair_claim(record, "paper", "x", "vgg11", "vgg11_lrn", "not lower", "book/ablations")
     assert v.verdict == "not testable here" and "smoke" in v.evidence

@@ -51,3 +51,11 @@ def test_no_multi_crop_without_a_larger_scale(net: torch.nn.Module) -> None:
 def test_evaluate_needs_images(net: torch.nn.Module) -> None:
     with pytest.raises(ValueError, match="no test images"):
         evaluate(net, [], scales=(32,))
+
+
+def test_no_scales_means_the_centre_and_flip_protocols_only(net: torch.nn.Module) -> None:
+    torch.manual_seed(2)
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    metrics = evaluate(net, batches(x, y), scales=())
+    assert set(metrics) == {"centre", "flip"}
+    assert metrics["centre"] == evaluate(net, batches(x, y), scales=(32,))["centre"]

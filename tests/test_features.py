@@ -45,10 +45,12 @@ def place(folder: Path, name: str, source: Path, result: dict) -> Path:
     return folder / f"{name}.pt"
 
 
-def full_run(result: dict, epochs: int, error: float) -> dict:
-    """``result`` relabelled as a non-smoke run of the reduced preset."""
+def full_run(result: dict, epochs: int, error: float, budget: int = 30) -> dict:
+    """``result`` relabelled as a non-smoke run of the reduced preset with an epoch budget of
+    ``budget`` of which ``epochs`` ran."""
     out = copy.deepcopy(result)
     out.update(smoke=False, preset="reduced")
+    out["config"]["epochs"] = budget
     out["history"] = [dict(result["history"][0], epoch=i + 1) for i in range(epochs)]
     out["test"]["centre"]["top1_error"] = error
     return out
@@ -262,9 +264,13 @@ def test_warning_says_what_the_checkpoint_is(saved: tuple[Path, dict]) -> None:
     short = F.Checkpoint(path, full_run(result, epochs=3, error=40.0))
     assert "under-trained" in F.checkpoint_warning(short).lower()
     assert "3 epoch(s)" in F.checkpoint_warning(short)
-    full = F.Checkpoint(path, full_run(result, epochs=F.FULL_EPOCHS, error=10.0))
+    full = F.Checkpoint(path, full_run(result, epochs=30, error=10.0))
     assert F.checkpoint_warning(full) == ""
-    assert not full.undertrained and "under" not in full.label
+    assert not full.undertrained and "under" not in full.label and "GPU tier" in full.label
+    cpu = F.Checkpoint(
+        path, {**full_run(result, epochs=15, error=20.0, budget=15), "preset": "cpu"}
+    )
+    assert not cpu.undertrained and "CPU tier" in cpu.label
 
 
 def test_data_source_never_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

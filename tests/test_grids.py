@@ -1,5 +1,6 @@
 """Experiment grids, the command line, and a smoke grid on the real offline archive."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from conftest import TINY
 import vggrepro.grids as grids
 from vggrepro.cli import main
 from vggrepro.data import CIFAR10
-from vggrepro.results import aggregate, load_result, load_runs, runs_frame
+from vggrepro.results import aggregate, load_result, load_runs, runs_frame, save_result
 from vggrepro.train import load_model
 
 
@@ -75,6 +76,67 @@ def test_a_run_recorded_by_another_grid_is_shared_not_trained_again(
     assert load_result(tmp_path / "r" / "depth" / "vgg11-s0.json")["shared_with"] == "lrn/vgg11-s0"
 
 
+def test_runs_limits_the_grid_and_unknown_runs_are_named(tiny: CIFAR10, tmp_path: Path) -> None:
+    options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,), "epochs": 1}
+    runs = grids.run_grid(
+        "depth", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", runs=("vgg11_bn",),
+        **options, **TINY,
+    )  # fmt: skip
+    assert [r["run_id"] for r in runs] == ["depth/vgg11_bn-s0"]
+    assert [p.name for p in (tmp_path / "r" / "depth").iterdir()] == ["vgg11_bn-s0.json"]
+    with pytest.raises(ValueError, match="grid depth has no run 'vgg20_bn'"):
+        grids.run_grid("depth", tiny, out=tmp_path, checkpoints=tmp_path, runs=("vgg20_bn",))
+    too_many = (os.cpu_count() or 1) + 1  # more one-thread processes than cores oversubscribe
+    with pytest.raises(ValueError, match="workers must be between 1 and the"):
+        grids.run_grid("depth", tiny, out=tmp_path, checkpoints=tmp_path, workers=too_many)
+
+
+def test_a_run_recorded_before_an_option_existed_is_not_trained_again(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,), "epochs": 1}
+    kwargs = {"out": tmp_path / "r", "checkpoints": tmp_path / "ck", **options, **TINY}
+    grids.run_grid("lrn", tiny, runs=("vgg11",), **kwargs)
+    path = tmp_path / "r" / "lrn" / "vgg11-s0.json"
+    old = load_result(path)
+    del old["config"]["schedule"], old["config"]["milestones"]  # as recorded before them
+    save_result(old, path)
+    monkeypatch.setattr(grids, "train", lambda *a, **k: pytest.fail("trained again"))
+    (again,) = grids.run_grid("lrn", tiny, runs=("vgg11",), **kwargs)
+    assert again == old
+    # A recorded option that differs from the preset's still counts as another run.
+    old["config"]["schedule"], old["config"]["milestones"] = "step", [0.5]
+    save_result(old, path)
+    with pytest.raises(pytest.fail.Exception, match="trained again"):
+        grids.run_grid("lrn", tiny, runs=("vgg11",), **kwargs)
+
+
+@pytest.mark.slow
+def test_workers_train_runs_in_processes_of_their_own(tiny: CIFAR10, tmp_path: Path) -> None:
+    options = {"seeds": (0, 1), "tier": "smoke", "progress": False, "eval_scales": (32,)}
+    kwargs = {"runs": ("vgg11_bn", "vgg13_bn"), "epochs": 2, **options, **TINY}
+    parallel = grids.run_grid(
+        "depth", tiny, out=tmp_path / "p", checkpoints=tmp_path / "pk", workers=2, **kwargs
+    )
+    assert [r["run_id"] for r in parallel] == [
+        "depth/vgg11_bn-s0", "depth/vgg13_bn-s0", "depth/vgg11_bn-s1", "depth/vgg13_bn-s1",
+    ]  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker ran
+    try:
+        serial = grids.run_grid(
+            "depth", tiny, out=tmp_path / "s", checkpoints=tmp_path / "sk", **kwargs
+        )
+    finally:
+        torch.set_num_threads(threads)
+    for p, s in zip(parallel, serial, strict=True):
+        assert p["status"] == s["status"] == "completed"
+        assert [h["train_loss"] for h in p["history"]] == pytest.approx(
+            [h["train_loss"] for h in s["history"]], rel=1e-4
+        )
+    assert len(list((tmp_path / "p" / "depth").glob("*.json"))) == 4
+
+
 def test_unknown_grid_lists_the_valid_ones(tiny: CIFAR10, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="depth, init"):
         grids.run_grid("width", tiny, out=tmp_path, checkpoints=tmp_path)
@@ -92,7 +154,17 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture) -> None:
             "--epochs",
             "--jitter",
         ],
-        "run": ["--smoke", "--seeds", "--out", "--data", "--compile", "--quiet"],
+        "run": [
+            "--smoke",
+            "--seeds",
+            "--out",
+            "--data",
+            "--compile",
+            "--quiet",
+            "--preset",
+            "--workers",
+            "--runs",
+        ],  # fmt: skip
     }.items():
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
@@ -120,6 +192,22 @@ def test_bad_option_values_are_refused_clearly(
         main(argv)
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_unknown_run_is_refused_before_any_data_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    missing = tmp_path / "nowhere.tar.gz"  # never read: the run names are checked first
+    argv = ["run", "depth", "--preset", "cpu", "--runs", "vgg11_bn", "vgg20_bn"]
+    assert main([*argv, "--data", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "grid depth has no run 'vgg20_bn'" in err and str(missing) not in err
+
+
+def test_more_workers_than_cores_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    workers = str((os.cpu_count() or 1) + 1)
+    assert main(["run", "depth", "--workers", workers, "--data", str(tmp_path / "none")]) == 2
+    assert "more than the" in capsys.readouterr().err
 
 
 def test_a_missing_data_path_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

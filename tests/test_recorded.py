@@ -1,4 +1,4 @@
-"""What the book reads: reproduction first, then recorded smoke runs, never a silent mix."""
+"""What the book reads: GPU tier first, then the CPU tier, then smoke runs, never a silent mix."""
 
 import copy
 import json
@@ -10,49 +10,91 @@ from vggrepro import recorded
 from vggrepro.results import save_result
 
 
-def full(run: dict) -> dict:
-    """The same run relabelled as a full (non-smoke) run, as a GPU grid would record it."""
+def tier(run: dict, preset: str, run_id: str | None = None) -> dict:
+    """The same run relabelled as a run of another tier's preset."""
     r = copy.deepcopy(run)
-    r["smoke"], r["preset"] = False, "reduced"
-    r["config"]["smoke"], r["config"]["preset"] = False, "reduced"
+    r["smoke"], r["preset"] = preset == "smoke", preset
+    r["config"]["smoke"], r["config"]["preset"] = preset == "smoke", preset
+    r["run_id"] = run_id or r["run_id"]
     return r
 
 
-def test_reproduction_wins_over_smoke(tiny_run: dict, tmp_path: Path) -> None:
+def test_gpu_tier_wins_over_cpu_tier_which_wins_over_smoke(tiny_run: dict, tmp_path: Path) -> None:
     save_result(tiny_run, tmp_path / "smoke" / "lrn" / "vgg11-s0.json")
     record = recorded.load_grid("lrn", tmp_path)
-    assert record.smoke and record.source.endswith("smoke/lrn")
-    assert "Smoke numbers, not the reproduction" in recorded.smoke_warning(record)
+    assert record.tier == "smoke" and record.smoke and record.source.endswith("smoke/lrn")
+    assert "Smoke numbers, not the reproduction" in recorded.tier_note(record)
     assert "not the reproduction" in record.label
 
-    save_result(full(tiny_run), tmp_path / "runs" / "lrn" / "vgg11-s0.json")
+    save_result(tier(tiny_run, "cpu"), tmp_path / "cpu" / "lrn" / "vgg11-s0.json")
     record = recorded.load_grid("lrn", tmp_path)
-    assert not record.smoke and recorded.smoke_warning(record) == ""
+    assert record.tier == "cpu" and not record.smoke and record.source.endswith("cpu/lrn")
+    note = recorded.tier_note(record)
+    assert note.startswith(":::{note}") and "CPU tier" in note and "Smoke" not in note
+    # The scale in words, from the run's own configuration.
+    assert record.label == (
+        "CPU tier (CPU scale: conv widths 1/16 of the paper's, FC-32, 1 epochs, "
+        "the full synthetic training set (100 images, 20 held out))"
+    )
+
+    save_result(tier(tiny_run, "reduced"), tmp_path / "runs" / "lrn" / "vgg11-s0.json")
+    record = recorded.load_grid("lrn", tmp_path)
+    assert record.tier == "reduced" and recorded.tier_note(record) == ""
+    assert record.label.startswith("GPU tier (GPU scale:")
     assert record.frame.loc[0, "smoke"] == False  # noqa: E712 (a numpy bool)
 
 
-def test_a_folder_mixing_smoke_and_full_runs_is_refused(tiny_run: dict, tmp_path: Path) -> None:
-    save_result(tiny_run, tmp_path / "runs" / "lrn" / "a-s0.json")
-    save_result(full(tiny_run), tmp_path / "runs" / "lrn" / "b-s0.json")
-    with pytest.raises(ValueError, match="mixes smoke and full runs"):
+def test_a_tier_without_the_required_protocols_is_passed_over(
+    tiny_run: dict, tmp_path: Path
+) -> None:
+    save_result(tiny_run, tmp_path / "smoke" / "lrn" / "vgg11-s0.json")
+    cheap = tier(tiny_run, "cpu")
+    cheap["test"] = {k: v for k, v in cheap["test"].items() if k in ("centre", "flip")}
+    save_result(cheap, tmp_path / "cpu" / "lrn" / "vgg11-s0.json")
+    assert recorded.load_grid("lrn", tmp_path).tier == "cpu"
+    needs = ("centre", "dense multi-scale")
+    assert recorded.load_grid("lrn", tmp_path, require=needs).tier == "smoke"
+
+
+def test_a_subset_is_named_as_such(tiny_run: dict) -> None:
+    run = tier(tiny_run, "cpu")
+    run["config"]["n_train"], run["data"]["n_train"] = 60, 60
+    assert recorded.scale([run]).endswith("1 epochs, a subset of 60 training images of synthetic")
+
+
+@pytest.mark.parametrize(
+    "folder, preset", [("runs", "smoke"), ("cpu", "reduced"), ("cpu", "smoke")]
+)
+def test_a_folder_holding_another_tier_is_refused_naming_the_file(
+    tiny_run: dict, tmp_path: Path, folder: str, preset: str
+) -> None:
+    own = {"runs": "reduced", "cpu": "cpu"}[folder]
+    save_result(tier(tiny_run, own), tmp_path / folder / "lrn" / "a-s0.json")
+    save_result(tier(tiny_run, preset, "lrn/b-s0"), tmp_path / folder / "lrn" / "b-s0.json")
+    with pytest.raises(ValueError, match=rf"come from another tier: .*b-s0.json \({preset}\)"):
         recorded.load_grid("lrn", tmp_path)
 
 
-def test_smoke_tables_get_a_smoke_suffix(
-    tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("preset, name", [
+    ("smoke", "ablation-lrn-smoke.csv"), ("cpu", "ablation-lrn-cpu.csv"),
+    ("reduced", "ablation-lrn.csv"),
+])  # fmt: skip
+def test_table_names_say_their_tier(
+    tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, preset: str, name: str
 ) -> None:
     monkeypatch.setattr(recorded, "TABLES", tmp_path / "tables")
-    save_result(tiny_run, tmp_path / "smoke" / "lrn" / "vgg11-s0.json")
+    folder = {"smoke": "smoke", "cpu": "cpu", "reduced": "runs"}[preset]
+    save_result(tier(tiny_run, preset), tmp_path / folder / "lrn" / "vgg11-s0.json")
     record = recorded.load_grid("lrn", tmp_path)
     path = recorded.export_table(recorded.summary(record), "ablation-lrn", record)
-    assert path.name == "ablation-lrn-smoke.csv" and path.exists()
+    assert path.name == name and path.exists()
 
 
 def test_provenance_and_wall_times_come_from_the_files(tiny_run: dict, tmp_path: Path) -> None:
     save_result(tiny_run, tmp_path / "smoke" / "lrn" / "vgg11-s0.json")
     runs = recorded.all_runs(tmp_path)
     table = recorded.provenance_table(runs)
-    assert table.loc[0, "kind"] == "smoke"
+    assert table.loc[0, "tier"] == "CPU smoke runs"
     assert table.loc[0, "commit"].startswith(tiny_run["provenance"]["git_commit"][:10])
     assert table.loc[0, "data"] == "synthetic (000000000000)"
     times = recorded.wall_times(runs)
@@ -86,6 +128,22 @@ def test_benchmark_outputs_are_tabulated(tmp_path: Path) -> None:
             }
         )  # fmt: skip
     )
+    (folder / "c.json").write_text(
+        json.dumps(
+            {
+                "benchmark": "cpu_tier",
+                **common,
+                "variants": {
+                    "old": {"images_per_s": 100.0},
+                    "one process per core": {"images_per_s": 150.0},
+                },
+                "ratio": 1.5,
+            }
+        )  # fmt: skip
+    )
     table = recorded.benchmarks(tmp_path).set_index("file")
-    assert table.loc["a.json", "fast / naive"] == 3.0
+    assert table.loc["a.json", "ratio"] == 3.0
+    assert table.loc["a.json", "baseline images/s"] == 10.0
     assert table.loc["b.json", "images/s"] == 2.0
+    assert table.loc["c.json", "images/s"] == 150.0 and table.loc["c.json", "ratio"] == 1.5
+    assert table.loc["c.json", "against"].startswith("old CPU path")

@@ -146,13 +146,20 @@ def test_the_verdict_reads_falls_saturates_and_no_change_from_the_numbers() -> N
     assert "monotonically" in still and "still falls at vgg16→vgg19 (-1.00)" in still
 
 
+def test_a_setting_without_runs_is_named_untestable_not_dropped() -> None:
+    verdict = stats.depth_verdict(runs_frame(grid({True: [10.0, 9.0, 8.0, 7.0]})))
+    bn, plain = verdict.split(". Without batch norm")
+    assert bn.startswith("With batch norm, top-1 error falls from vgg11 to vgg19")
+    assert plain == ": not testable, no runs recorded."
+
+
 def test_smoke_runs_get_no_verdict_whatever_their_numbers() -> None:
     runs = grid({False: [10.0, 9.0, 8.0, 7.0]}, smoke=True)
-    record = GridRecord("depth", runs, smoke=True, source="results/smoke/depth")
+    record = GridRecord("depth", runs, tier="smoke", source="results/smoke/depth")
     assert stats.depth_verdict(record) == stats.SMOKE_VERDICT
     assert stats.depth_verdict(record.frame) == stats.SMOKE_VERDICT
     assert stats.depth_verdict(record.frame, smoke=False).startswith("Without batch norm")
-    real = GridRecord("depth", grid({False: [10.0, 9.0, 8.0, 7.0]}), smoke=False, source="x")
+    real = GridRecord("depth", grid({False: [10.0, 9.0, 8.0, 7.0]}), tier="reduced", source="x")
     assert stats.depth_verdict(real) != stats.SMOKE_VERDICT
 
 
@@ -210,7 +217,7 @@ def test_timing_averages_per_configuration_in_depth_order() -> None:
 def test_training_verdict_names_diverged_runs_and_a_short_budget() -> None:
     runs = grid({False: [10.0, 9.0, 8.0, 7.0]})[:-1]
     runs.append(fake_run("vgg19", False, 2, None, diverged_epoch=2))
-    record = GridRecord("depth", runs, smoke=False, source="x")
+    record = GridRecord("depth", runs, tier="reduced", source="x")
     verdict = stats.training_verdict(record)
     assert verdict.startswith("11 of 12 runs completed and 1 diverged (depth/vgg19-s2 at epoch 2)")
     assert "11 of 11 completed runs ended before their last learning-rate drop" in verdict

@@ -15,7 +15,7 @@ from conftest import TINY
 
 from vggrepro.data import CIFAR10
 from vggrepro.results import load_result, validate
-from vggrepro.train import PRESETS, load_model, preset, save_model, train
+from vggrepro.train import PRESETS, TrainConfig, load_model, preset, save_model, train
 
 
 def strip_times(result: dict) -> dict:
@@ -70,6 +70,46 @@ def test_learning_rate_drops_by_ten_on_a_plateau(tiny: CIFAR10) -> None:
     lrs = [h["lr"] for h in train(cfg, tiny, run_id="p", progress=False)["history"]]
     assert lrs == pytest.approx([1e-9, 1e-9, 1e-10, 1e-11, 1e-11, 1e-11], rel=1e-5)
     assert len(set(lrs)) == 3  # exactly max_drops drops, no extra sliver below the floor
+
+
+def test_step_schedule_drops_at_fixed_fractions_of_the_budget(tiny: CIFAR10) -> None:
+    # 0.34 and 0.67 of 6 epochs: divided after epochs 2 and 4, whatever validation says.
+    cfg = preset("smoke", epochs=6, schedule="step", milestones=(0.34, 0.67), lr=0.1, **TINY)
+    assert cfg.drop_epochs() == [2, 4] and cfg.planned_drops() == 2
+    lrs = [h["lr"] for h in train(cfg, tiny, run_id="s", progress=False)["history"]]
+    assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"schedule": "cosine"}, "unknown schedule 'cosine'"),
+        ({"schedule": "step"}, "milestones are given exactly when"),
+        ({"milestones": (0.5,)}, "milestones are given exactly when"),
+        ({"schedule": "step", "milestones": (0.5, 0.5)}, "must rise strictly within"),
+        ({"schedule": "step", "milestones": (0.5, 1.0)}, "must rise strictly within"),
+    ],
+)
+def test_a_bad_schedule_is_refused(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        preset("smoke", **options)
+
+
+def test_cpu_preset_keeps_the_papers_optimiser_and_drops_within_its_budget() -> None:
+    cfg = preset("cpu")
+    assert (cfg.momentum, cfg.weight_decay, cfg.dropout, cfg.lr_factor) == (0.9, 5e-4, 0.5, 0.1)
+    assert cfg.flip and cfg.crop_padding > 0 and not cfg.smoke
+    assert cfg.schedule == "step" and cfg.planned_drops() == 2
+    assert all(e < cfg.epochs for e in cfg.drop_epochs())
+    assert cfg.eval_scales == () and cfg.n_train is None  # the full training split
+
+
+def test_a_recorded_config_reads_back_with_defaults_for_newer_options() -> None:
+    cfg = preset("cpu", seed=2)
+    recorded = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples become lists
+    assert TrainConfig.from_dict(recorded) == cfg
+    del recorded["schedule"], recorded["milestones"]  # as written before they existed
+    assert TrainConfig.from_dict(recorded).schedule == "plateau"
 
 
 def test_saved_model_round_trips_in_fp16(tiny: CIFAR10, tmp_path: Path) -> None:

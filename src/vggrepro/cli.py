@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -129,6 +130,14 @@ def main(argv: list[str] | None = None) -> int:
             save_result(load_result(args.result), args.dest.with_suffix(".json"))
         print(f"wrote {args.dest}")
         return 0
+    cores = os.cpu_count() or 1
+    if args.command == "run" and args.workers > cores:
+        print(
+            f"error: --workers {args.workers} is more than the {cores} cores: processes would "
+            "compete for them and each would run several times slower",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "run" and args.runs:
         known = {r for g, runs in GRIDS.items() if args.grid in (g, "all") for r in runs}
         unknown = sorted(set(args.runs) - known)

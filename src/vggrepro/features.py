@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +31,12 @@ from vggrepro.data import CIFAR10, TORCHVISION_FOLDER, channel_stats, load_cifar
 from vggrepro.initialisation import initialise
 from vggrepro.models import VGG, build
 from vggrepro.receptive import receptive_fields
-from vggrepro.recorded import RESULTS, GridRecord
+from vggrepro.recorded import RESULTS, TIER_NAMES, GridRecord
 from vggrepro.results import load_result
 from vggrepro.train import Split, TrainConfig, load_model, prepare
 
 MODELS = Path(os.environ.get("VGGREPRO_MODELS") or RESULTS / "models")
 """Where the chapter looks for checkpoints."""
-
-FULL_EPOCHS = TrainConfig().epochs
-"""The reduced preset's epoch budget: a checkpoint trained for fewer epochs is flagged."""
 
 SYNTHETIC_KINDS = ("grating", "disc", "colour edge", "checkerboard")
 
@@ -75,8 +72,8 @@ class Checkpoint:
 
     @property
     def undertrained(self) -> bool:
-        """A smoke run, another preset than ``reduced``, or fewer epochs than its budget."""
-        return self.smoke or self.result["preset"] != "reduced" or self.epochs < FULL_EPOCHS
+        """A smoke run, or one that stopped before the end of its own epoch budget."""
+        return self.smoke or self.epochs < self.result["config"]["epochs"]
 
     @property
     def name(self) -> str:
@@ -90,14 +87,15 @@ class Checkpoint:
         if self.smoke:
             return "smoke model, not a trained net"
         where = "GPU" if self.on_gpu else "CPU"
+        tier = TIER_NAMES.get(self.result["preset"], self.result["preset"])
         if self.undertrained:
-            return f"under-trained {where} model ({self.epochs} epochs)"
-        return f"{where}-trained model ({self.epochs} epochs)"
+            return f"under-trained {where} model ({tier}, {self.epochs} epochs)"
+        return f"{where}-trained model ({tier}, {self.epochs} epochs)"
 
     @property
     def record(self) -> GridRecord:
         """The run as a one-run ``GridRecord`` (for ``recorded.export_table``)."""
-        return GridRecord("features", [self.result], self.smoke, str(self.path.parent))
+        return GridRecord("features", [self.result], self.result["preset"], str(self.path.parent))
 
     def describe(self) -> str:
         """One sentence on how the net was trained, from its results file."""
@@ -155,8 +153,8 @@ def checkpoint_warning(ck: Checkpoint) -> str:
     else:
         head = "**An under-trained net.**"
         tail = (
-            f"The reproduction's budget is {FULL_EPOCHS} epochs of the `reduced` preset; "
-            "read its pictures and numbers as those of a partly trained net."
+            f"Its run stopped before the end of its budget of {ck.result['config']['epochs']} "
+            "epochs; read its pictures and numbers as those of a partly trained net."
         )
     return f":::{{warning}}\n{head} {ck.describe()} {tail}\n:::"
 
@@ -209,9 +207,7 @@ def synthetic_images(n: int, seed: int = 0, size: int = 32) -> tuple[torch.Tenso
 
 def _run_split(ck: Checkpoint, data: CIFAR10) -> Split:
     """The run's own split of ``data`` (validation hold-out, subsets, channel statistics)."""
-    names = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in ck.result["config"].items() if k in names})
-    return prepare(data, cfg, torch.device("cpu"))
+    return prepare(data, TrainConfig.from_dict(ck.result["config"]), torch.device("cpu"))
 
 
 def training_stats(ck: Checkpoint, data: CIFAR10) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -116,8 +116,9 @@ def run_grid(
     unknown = sorted(set(runs or ()) - set(grid))
     if unknown:
         raise ValueError(f"grid {name} has no run {unknown[0]!r}; its runs: {', '.join(grid)}")
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    cores = os.cpu_count() or 1
+    if not 1 <= workers <= cores:
+        raise ValueError(f"workers must be between 1 and the {cores} cores, got {workers}")
     seeds = seeds or (SMOKE_SEEDS if tier == "smoke" else SEEDS)
     names = [r for r in _ordered(grid) if runs is None or r in runs]
     sources = {o["warm_start"] for o in grid.values() if "warm_start" in o}
@@ -125,12 +126,12 @@ def run_grid(
     waves: tuple[list[Job], list[Job]] = ([], [])  # warm-start nets first, then the others
     for seed in seeds:
         for run in names:
-            options = dict(grid[run])
-            if "warm_start" in options:
-                options["warm_start"] = str(
-                    checkpoints / name / f"{options['warm_start']}-s{seed}.model.pt"
+            chosen = dict(grid[run])
+            if "warm_start" in chosen:
+                chosen["warm_start"] = str(
+                    checkpoints / name / f"{chosen['warm_start']}-s{seed}.model.pt"
                 )
-            cfg = preset(tier, seed=seed, **options, **overrides)
+            cfg = preset(tier, seed=seed, **chosen, **overrides)
             job = Job(
                 cfg,
                 run_id=f"{name}/{run}-s{seed}",
@@ -152,14 +153,15 @@ def run_grid(
                 results[job.run_id] = shared
                 continue
             waves[0 if run in sources else 1].append(job)
-    order = [j.run_id for j in (*waves[0], *waves[1])]
-    bar = tqdm(total=len(order), desc=f"grid {name}", disable=not progress, unit="run")
+    total = len(waves[0]) + len(waves[1])
+    bar = tqdm(total=total, desc=f"grid {name}", disable=not progress, unit="run")
     with bar:
         for wave in waves:
             for job, result in _train_all(wave, data, workers, device, progress):
                 results[job.run_id] = result
                 top1 = result["test"].get("centre", {}).get("top1_error")
-                bar.set_postfix(last=job.run_id, top1=f"{top1:.1f}%" if top1 else result["status"])
+                shown = result["status"] if top1 is None else f"{top1:.1f}%"
+                bar.set_postfix(last=job.run_id, top1=shown)
                 bar.update()
     ordered = [f"{name}/{r}-s{s}" for s in seeds for r in names]
     return [results[run_id] for run_id in ordered]

@@ -1,10 +1,13 @@
-"""What the book's results chapters read: recorded runs, labelled by where they came from.
+"""What the book's results chapters read: recorded runs, labelled by the tier they came from.
 
-For a grid, ``load_grid`` takes the GPU reproduction under ``results/runs/<grid>`` if it is
-there; else the recorded CPU smoke runs under ``results/smoke/<grid>``; else it runs the smoke
-grid now on the CPU (into ``_build/smoke``; this needs a data source, see ``vggrepro.data``).
-Smoke numbers always come back marked ``smoke=True`` so that chapters can warn and the claims
-ledger can refuse them.
+There are three tiers of recorded runs, each in a folder of its own under ``results/``
+(``results.TIERS``): the GPU reproduction (``runs/``, preset ``reduced``), the CPU tier
+(``cpu/``, preset ``cpu``: trained to convergence on two CPU cores at a smaller scale) and
+the CPU smoke runs (``smoke/``, tiny pipeline checks that are never a result). For a grid,
+``load_grid`` takes the first tier that has runs, in that order; else it runs the smoke grid
+now on the CPU (into ``_build/smoke``; this needs a data source, see ``vggrepro.data``).
+Every record carries its tier and a scale description, for captions, CSV names and the
+claims ledger.
 """
 
 from __future__ import annotations
@@ -12,25 +15,38 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import pandas as pd
 
-from vggrepro.results import aggregate, export_csv, load_runs, runs_frame
+from vggrepro.results import TIERS, aggregate, export_csv, load_result, load_runs, runs_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(os.environ.get("VGGREPRO_RESULTS", ROOT / "results"))
 TABLES = RESULTS / "tables"
+TIER_NAMES = {"reduced": "GPU tier", "cpu": "CPU tier", "smoke": "CPU smoke runs"}
+CSV_SUFFIX = {"reduced": "", "cpu": "-cpu", "smoke": "-smoke"}
+"""A table's CSV name says its tier: ``depth.csv`` (GPU), ``depth-cpu.csv``, ``depth-smoke.csv``."""
 
 
 @dataclass
 class GridRecord:
-    """The runs of one grid and where they came from."""
+    """The runs of one grid and the tier they came from (a key of ``results.TIERS``)."""
 
     grid: str
     runs: list[dict]
-    smoke: bool
+    tier: str
     source: str  # the folder they were read from, relative to the repository when possible
+
+    def __post_init__(self) -> None:
+        if self.tier not in TIERS:
+            raise ValueError(f"unknown tier {self.tier!r}; valid: {', '.join(TIERS)}")
+
+    @property
+    def smoke(self) -> bool:
+        """Whether these are smoke runs, which decide nothing."""
+        return self.tier == "smoke"
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -42,9 +58,39 @@ class GridRecord:
         return sorted({r["provenance"]["device"] for r in self.runs})
 
     @property
+    def scale(self) -> str:
+        """The scale the runs were trained at, e.g. 'conv widths 1/4, FC-256, 15 epochs, full
+        CIFAR-10' (the values of every run, where runs differ)."""
+        return scale(self.runs)
+
+    @property
     def label(self) -> str:
-        """'GPU reproduction' or 'CPU smoke run', for captions."""
-        return "CPU smoke runs (not the reproduction)" if self.smoke else "recorded runs"
+        """The tier and scale, for captions: 'CPU tier (CPU scale: conv widths 1/4, ...)'."""
+        if self.smoke:
+            return "CPU smoke runs (not the reproduction)"
+        where = "CPU" if self.tier == "cpu" else "GPU"
+        return f"{TIER_NAMES[self.tier]} ({where} scale: {self.scale})"
+
+
+def scale(runs: list[dict]) -> str:
+    """Widths, FC width, epochs and training data of ``runs``, in words (every value that
+    occurs, where runs differ)."""
+
+    def values(show, items) -> str:
+        return " or ".join(show(v) for v in sorted(set(items), key=lambda v: (v is None, v)))
+
+    configs = [r["config"] for r in runs]
+    width = values(lambda w: str(Fraction(w).limit_denominator(64)), (c["width"] for c in configs))
+    fc = values(lambda f: f"FC-{f}", (c["fc_width"] for c in configs))
+    epochs = values(str, (c["epochs"] for c in configs))
+    images = values(lambda n: f"{n:,}", (r["data"]["n_train"] for r in runs))
+    held = values(lambda n: f"{n:,}", (r["data"]["n_val"] for r in runs))
+    sources = values(str, (r["data"]["source"] for r in runs))
+    if any(c.get("n_train") is not None for c in configs):
+        data = f"a subset of {images} training images of {sources}"
+    else:
+        data = f"the full {sources} training set ({images} images, {held} held out)"
+    return f"conv widths {width} of the paper's, {fc}, {epochs} epochs, {data}"
 
 
 def _relative(path: Path) -> str:
@@ -54,24 +100,58 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def load_grid(grid: str, results: Path = RESULTS) -> GridRecord:
-    """The best available runs of ``grid``: reproduction, else recorded smoke, else live smoke."""
-    for kind, smoke in (("runs", False), ("smoke", True)):
-        folder = results / kind / grid
-        runs = load_runs(folder)
-        if runs:
-            if any(r["smoke"] != smoke for r in runs):
-                raise ValueError(f"{folder} mixes smoke and full runs")
-            return GridRecord(grid, runs, smoke, _relative(folder))
+def load_tier(folder: Path, tier: str) -> list[dict]:
+    """The runs under ``folder``, which must all come from preset ``tier``; an error names the
+    files of any other tier found there."""
+    paths = sorted(p for p in Path(folder).rglob("*.json")) if Path(folder).is_dir() else []
+    runs = {p: load_result(p) for p in paths}
+    wrong = [f"{_relative(p)} ({r['preset']})" for p, r in runs.items() if r["preset"] != tier]
+    if wrong:
+        raise ValueError(
+            f"{_relative(Path(folder))} holds {tier} runs only, but these come from another "
+            f"tier: {', '.join(wrong)}"
+        )
+    return sorted(runs.values(), key=lambda r: r["run_id"])
+
+
+PROTOCOLS = ("dense multi-scale", "multi-crop", "dense + multi-crop")
+"""The test protocols the evaluation chapter needs (``require=PROTOCOLS`` in ``load_grid``);
+the CPU tier evaluates only the centre and flip protocols unless a grid asks for more."""
+
+
+def load_grid(grid: str, results: Path = RESULTS, require: tuple[str, ...] = ()) -> GridRecord:
+    """The best available runs of ``grid``: GPU tier, else CPU tier, else recorded smoke runs,
+    else smoke runs trained now. With ``require``, a tier counts only if every completed run
+    was tested with each of those protocols."""
+    for tier, folder in TIERS.items():
+        runs = load_tier(results / folder / grid, tier)
+        done = [r for r in runs if r["status"] == "completed"]
+        if runs and all(set(require) <= set(r["test"]) for r in done):
+            return GridRecord(grid, runs, tier, _relative(results / folder / grid))
     from vggrepro.data import load_cifar10
     from vggrepro.grids import run_grid
 
     out = ROOT / "_build" / "smoke"
     runs = run_grid(
         grid, load_cifar10(progress=False), out=out, checkpoints=out / "checkpoints",
-        smoke=True, progress=False,
+        tier="smoke", progress=False,
     )  # fmt: skip
-    return GridRecord(grid, runs, True, _relative(out / grid))
+    return GridRecord(grid, runs, "smoke", _relative(out / grid))
+
+
+def status(grids: list[str], results: Path = RESULTS) -> str:
+    """Which tier each grid is recorded at, in one sentence (nothing is trained or checked)."""
+    by_tier: dict[str, list[str]] = {}
+    for grid in grids:
+        tier = next(
+            (t for t, folder in TIERS.items() if any((results / folder / grid).glob("*.json"))),
+            None,
+        )
+        by_tier.setdefault(tier, []).append(grid)
+    parts = [f"{', '.join(by_tier[tier])}: {TIER_NAMES[tier]}" for tier in TIERS if tier in by_tier]
+    if None in by_tier:
+        parts.append(f"{', '.join(by_tier[None])}: nothing recorded")
+    return "; ".join(parts)
 
 
 def summary(record: GridRecord, by: list[str] | None = None) -> pd.DataFrame:
@@ -80,29 +160,41 @@ def summary(record: GridRecord, by: list[str] | None = None) -> pd.DataFrame:
 
 
 def export_table(frame: pd.DataFrame, name: str, record: GridRecord | None = None) -> Path:
-    """Write a table the book cites to ``results/tables/<name>.csv`` (smoke tables get a
-    ``-smoke`` suffix so that a smoke table is never mistaken for the reproduction)."""
-    suffix = "-smoke" if record is not None and record.smoke else ""
+    """Write a table the book cites to ``results/tables/<name><suffix>.csv``, the suffix
+    naming the tier of ``record`` (``CSV_SUFFIX``), so that no table is mistaken for
+    another tier's."""
+    suffix = CSV_SUFFIX[record.tier] if record is not None else ""
     return export_csv(frame, TABLES / f"{name}{suffix}.csv")
 
 
-def smoke_warning(record: GridRecord) -> str:
-    """A MyST warning box for chapters that only have smoke runs (empty otherwise)."""
-    if not record.smoke:
-        return ""
-    return (
-        ":::{warning}\n"
-        f"**Smoke numbers, not the reproduction.** `{record.source}` holds only CPU smoke runs "
-        f"of the `{record.grid}` grid: {len(record.runs)} runs of a few hundred images for one "
-        "epoch with tiny widths, recorded to prove the pipeline works. They say nothing about "
-        "VGG. The reproduction needs the GPU grid: `python -m vggrepro run "
-        f"{record.grid} --out results/runs`.\n:::"
-    )
+def tier_note(record: GridRecord) -> str:
+    """A MyST box saying where a chapter's runs came from: a warning for smoke runs, a note
+    for the CPU tier, nothing for the GPU tier."""
+    if record.smoke:
+        return (
+            ":::{warning}\n"
+            f"**Smoke numbers, not the reproduction.** `{record.source}` holds only CPU smoke "
+            f"runs of the `{record.grid}` grid: {len(record.runs)} runs of a few hundred images "
+            "for one epoch with tiny widths, recorded to prove the pipeline works. They say "
+            "nothing about VGG. Record the grid at the CPU tier (`python -m vggrepro run "
+            f"{record.grid} --preset cpu --workers 2`) or on a GPU (`python -m vggrepro run "
+            f"{record.grid}`).\n:::"
+        )
+    if record.tier == "cpu":
+        devices = "; ".join(record.devices)
+        return (
+            ":::{note}\n"
+            f"**CPU tier.** These {len(record.runs)} runs of the `{record.grid}` grid were "
+            f"trained to the end of their schedule on {devices}, at CPU scale: {record.scale}. "
+            "They are real results at that scale, not the paper's full size; runs on a GPU "
+            "(`results/runs/`) replace them when recorded.\n:::"
+        )
+    return ""
 
 
 def all_runs(results: Path = RESULTS) -> list[dict]:
-    """Every recorded run, the reproduction's and the smoke runs'."""
-    return load_runs(results / "runs") + load_runs(results / "smoke")
+    """Every recorded run, of every tier."""
+    return [r for folder in TIERS.values() for r in load_runs(results / folder)]
 
 
 def provenance_table(runs: list[dict]) -> pd.DataFrame:
@@ -110,7 +202,7 @@ def provenance_table(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "run": r["run_id"],
-            "kind": "smoke" if r["smoke"] else "reproduction",
+            "tier": TIER_NAMES.get(r["preset"], r["preset"]),
             "device": r["provenance"]["device"],
             "torch": r["provenance"]["torch"],
             "CUDA": r["provenance"]["cuda"] or "—",
@@ -127,12 +219,12 @@ def provenance_table(runs: list[dict]) -> pd.DataFrame:
 
 
 def wall_times(runs: list[dict]) -> pd.DataFrame:
-    """Per grid, kind and device: runs trained, runs shared with another grid (not trained
+    """Per grid, tier and device: runs trained, runs shared with another grid (not trained
     again, so not timed again), total wall time and mean images/s of the trained ones."""
     frame = pd.DataFrame(
         {
             "grid": r["grid"],
-            "kind": "smoke" if r["smoke"] else "reproduction",
+            "tier": TIER_NAMES.get(r["preset"], r["preset"]),
             "device": r["provenance"]["device"],
             "shared": "shared_with" in r,
             "wall_time_s": r["wall_time_s"],
@@ -140,19 +232,21 @@ def wall_times(runs: list[dict]) -> pd.DataFrame:
         }
         for r in runs
     )
-    trained = frame[~frame["shared"]].groupby(["grid", "kind", "device"], sort=False)
+    trained = frame[~frame["shared"]].groupby(["grid", "tier", "device"], sort=False)
     table = trained.agg(
         runs=("wall_time_s", "size"),
         wall_time_s=("wall_time_s", "sum"),
         images_per_s=("images_per_s", "mean"),
     )
-    shared = frame[frame["shared"]].groupby(["grid", "kind", "device"], sort=False).size()
+    shared = frame[frame["shared"]].groupby(["grid", "tier", "device"], sort=False).size()
     table.insert(1, "shared", shared.reindex(table.index, fill_value=0))
     return table.reset_index()
 
 
 def benchmarks(results: Path = RESULTS) -> pd.DataFrame:
-    """One row per recorded benchmark output under ``results/benchmarks`` (``--json`` files)."""
+    """One row per recorded benchmark output under ``results/benchmarks`` (``--json`` files):
+    the path it measured, its images/s, and the baseline it was measured against in the same
+    run, with their ratio."""
     rows = []
     for path in sorted((results / "benchmarks").glob("*.json")):
         b = json.loads(path.read_text())
@@ -160,8 +254,14 @@ def benchmarks(results: Path = RESULTS) -> pd.DataFrame:
         row["measured"], row["torch"] = b["measured"], b["torch"]
         if b["benchmark"] == "throughput":
             row["images/s"] = b["fast"]["images_per_s"]
-            row["naive images/s"] = b["naive"]["images_per_s"]
-            row["fast / naive"] = b["ratio"]
+            row["against"] = "naive DataLoader"
+            row["baseline images/s"] = b["naive"]["images_per_s"]
+            row["ratio"] = b["ratio"]
+        elif b["benchmark"] == "cpu_tier":
+            row["images/s"] = b["variants"]["one process per core"]["images_per_s"]
+            row["against"] = "old CPU path (NCHW, one process)"
+            row["baseline images/s"] = b["variants"]["old"]["images_per_s"]
+            row["ratio"] = b["ratio"]
         else:
             row["images/s"] = b["images_per_s"]
             row["model TFLOP/s"] = b["model_tflops"]

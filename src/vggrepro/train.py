@@ -84,9 +84,23 @@ class TrainConfig:
         ):
             raise ValueError(f"milestones {self.milestones} must rise strictly within (0, 1)")
 
+    @classmethod
+    def from_dict(cls, config: dict) -> TrainConfig:
+        """The configuration a results file recorded (options added since take defaults)."""
+        names = {f.name for f in fields(cls)}
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in names}
+        )
+
     def drop_epochs(self) -> list[int]:
         """For the step schedule: after how many epochs the learning rate is divided."""
         return [max(1, round(m * self.epochs)) for m in self.milestones]
+
+    def planned_drops(self) -> int:
+        """How many learning-rate drops the schedule makes within the budget (at most)."""
+        if self.schedule == "step":
+            return len({e for e in self.drop_epochs() if e < self.epochs})
+        return self.max_drops
 
     def spec(self, num_classes: int = 10, resolution: int = 32) -> VGGSpec:
         """The net this run trains."""
