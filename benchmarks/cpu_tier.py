@@ -1,7 +1,7 @@
 """CPU-tier training speed: the CPU tier's path against the old CPU path, and the alternatives.
 
-Every variant takes SGD steps of the same net (``PRESETS["cpu"]``: VGG-11 with batch norm at a
-quarter of the paper's widths, FC-256) on batches that ``DeviceLoader`` crops, flips and
+Every variant takes SGD steps of the same net (``PRESETS["cpu"]``: VGG-11 with batch norm at the
+CPU tier's widths) on batches that ``DeviceLoader`` crops, flips and
 normalises from random uint8 images, exactly as ``vggrepro.train`` does on the CPU, and
 reports the images per second that the whole machine trains:
 
@@ -9,12 +9,14 @@ reports the images per second that the whole machine trains:
 - ``channels_last``: the same with channels-last tensors (``vggrepro.train`` now always uses
   them);
 - ``batch 256``: channels_last at twice the batch;
+- ``bf16``: channels_last in bf16 autocast (fast where the CPU has AMX or AVX-512 bf16 units);
 - ``one process per core``: the CPU tier's path, what ``run GRID --workers N`` does: as many
-  one-thread processes as cores, each training its own net at once; their images/s add up;
+  one-thread processes as cores, each training its own net at once, channels_last, in bf16
+  autocast when the ``cpu`` preset asks for it; their images/s add up;
 - ``torch.compile`` (with ``--compile``): channels_last and compiled; compilation is not timed.
 
-The ratio printed last is the CPU tier's path (one process per core, channels_last) over the
-old path, measured in this one run. Timings on a shared machine are noise: the script warns when
+The ratio printed last is the CPU tier's path (one process per core) over the old path,
+measured in this one run. Timings on a shared machine are noise: the script warns when
 other processes keep the CPU busy before it starts.
 
 Run: ``python benchmarks/cpu_tier.py [--arch vgg11] [--steps N] [--compile] [--json OUT]``.
@@ -44,7 +46,7 @@ from vggrepro.train import preset
 
 def measure(
     arch: str, batch_size: int, channels_last: bool, threads: int, steps: int, warmup: int,
-    compile_: bool = False, seed: int = 0,
+    compile_: bool = False, bf16: bool = False, seed: int = 0,
 ) -> float:  # fmt: skip
     """Images/s of ``steps`` training steps after ``warmup``, in this process, on the CPU."""
     torch.set_num_threads(threads)
@@ -68,7 +70,8 @@ def measure(
     for i, (x, y) in enumerate(batches):
         if i == warmup:
             start = time.perf_counter()
-        loss = F.cross_entropy(step_model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(step_model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -85,7 +88,11 @@ def per_core(arch: str, batch_size: int, steps: int, warmup: int, processes: int
     """Summed images/s of ``processes`` one-thread processes training at once."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Manager().Barrier(processes)
-    jobs = [(barrier, arch, batch_size, True, 1, steps, warmup, False, i) for i in range(processes)]
+    bf16 = preset("cpu").cpu_bf16
+    jobs = [
+        (barrier, arch, batch_size, True, 1, steps, warmup, False, bf16, i)
+        for i in range(processes)
+    ]
     with context.Pool(processes) as pool:
         return sum(pool.map(_worker, jobs))
 
@@ -124,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "channels_last, batch 256, 1 process x all threads",
             {"channels_last": True, "batch_size": 256},
         ),
+        "bf16": (
+            "channels_last, bf16 autocast, 1 process x all threads",
+            {"channels_last": True, "bf16": True},
+        ),
     }
     if args.compile:
         variants["torch.compile"] = (
@@ -135,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         options = {"batch_size": args.batch_size, **options}
         figures[name] = {"what": what, "images_per_s": measure(threads=cores, **common, **options)}
     figures["one process per core"] = {
-        "what": f"channels_last, {args.processes} processes x 1 thread, summed",
+        "what": f"channels_last{', bf16' if preset('cpu').cpu_bf16 else ''}, "
+        f"{args.processes} processes x 1 thread, summed",
         "images_per_s": per_core(batch_size=args.batch_size, processes=args.processes, **common),
     }
     old = figures["old"]["images_per_s"]
@@ -145,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"{name:22s} {f['images_per_s']:8,.0f} images/s  {f['vs_old']:5.2f}x old  ({f['what']})"
         )
     ratio = figures["one process per core"]["vs_old"]
-    print(f"ratio CPU tier path (one process per core, channels_last) / old path: {ratio:.2f}")
+    print(f"ratio CPU tier path (one process per core) / old path: {ratio:.2f}")
     figures = {
         "config": {**common, "batch_size": args.batch_size, "processes": args.processes},
         "variants": figures,

@@ -104,6 +104,17 @@ def test_cpu_preset_keeps_the_papers_optimiser_and_drops_within_its_budget() -> 
     assert cfg.eval_scales == () and cfg.n_train is None  # the full training split
 
 
+def test_cpu_bf16_trains_in_bf16_autocast(tiny: CIFAR10) -> None:
+    options = {"epochs": 3, "batch_norm": True, "dropout": 0.0, **{**TINY, "batch_size": 10}}
+    fp32 = train(preset("smoke", **options), tiny, run_id="f", progress=False)
+    bf16 = train(preset("smoke", cpu_bf16=True, **options), tiny, run_id="b", progress=False)
+    losses = [h["train_loss"] for h in bf16["history"]]
+    assert losses[-1] < losses[0] and bf16["config"]["cpu_bf16"]
+    # Same seed and data: only the arithmetic differs, so the losses differ a little.
+    first = fp32["history"][0]["train_loss"]
+    assert losses[0] != first and losses[0] == pytest.approx(first, rel=0.05)
+
+
 def test_a_recorded_config_reads_back_with_defaults_for_newer_options() -> None:
     cfg = preset("cpu", seed=2)
     recorded = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples become lists

@@ -83,6 +83,11 @@ PAPER_RECIPE: dict[str, PaperSetting] = {
         "Table 3's S = 256 nets, compared here, had none; others jitter S in [256; 512]",
     ),
     "colour": PaperSetting("RGB colour shift", "yes (AlexNet's)", "not implemented"),
+    "precision": PaperSetting(
+        "arithmetic of the training steps",
+        "fp32",
+        "bf16 autocast (weights and optimiser in fp32) on a GPU, where it is about twice as fast",
+    ),
 }
 """The paper's recipe (section 3.1, quoted in REFERENCE.md), keyed by what ``_ours`` reads;
 ``why`` explains the ``reduced`` (GPU) preset, ``WHY_CPU`` the ``cpu`` preset where it differs."""
@@ -90,17 +95,21 @@ PAPER_RECIPE: dict[str, PaperSetting] = {
 WHY_CPU: dict[str, str] = {
     "channels": "width quartered: two CPU cores train the four depths, three seeds each, in about "
     "an hour and a half (training time grows with the square of the width)",
-    "fc_width": "scaled with the net (FC-256 for conv widths of 16..128)",
+    "fc_width": "narrower than the paper's but wider than the last conv layer, so that dropout "
+    "0.5 still leaves more active units than the conv features it reads; the head costs "
+    "little compute",
     "batch_size": "256 trains a little faster per image on the CPU (benchmarks/cpu_tier.py) but "
     "halves the number of steps a short budget takes",
-    "lr": "ten times the paper's rate per image (0.05 at batch 128 against 0.01 at 256), for a "
-    "short budget; batch norm keeps it stable",
+    "lr": "a higher rate per image than the paper's, for a short budget; batch norm keeps it "
+    "stable",
     "schedule": "fixed drops at set fractions of the budget: a plateau rule spends its patience "
     "epochs noticing a plateau, which a short budget cannot spare, and fixed drops treat every "
     "run alike",
     "max_drops": "two drops in a short budget; a third would leave too few epochs at each rate",
     "epochs": "what lets the 12 runs of the batch-norm depth grid fit about 90 minutes of two "
     "CPU cores; the curves show whether they flattened",
+    "precision": "bf16 autocast on the CPU too: this project's CPUs have AMX bf16 units, on which "
+    "it trains faster than fp32 (benchmarks/cpu_tier.py); evaluation stays in fp32",
 }
 """Why the ``cpu`` preset departs from the paper where it departs from the ``reduced`` one."""
 
@@ -132,6 +141,8 @@ def _ours(cfg: TrainConfig) -> dict[str, Any]:
         "flip": cfg.flip,
         "jitter": "none" if cfg.jitter is None else f"S in [{cfg.jitter[0]}; {cfg.jitter[1]}]",
         "colour": "no",
+        "precision": "bf16 autocast on a GPU; "
+        + ("bf16 autocast on the CPU too" if cfg.cpu_bf16 else "fp32 on the CPU"),
     }
 
 
