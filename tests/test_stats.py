@@ -222,3 +222,21 @@ def test_training_verdict_names_diverged_runs_and_a_short_budget() -> None:
     assert verdict.startswith("11 of 12 runs completed and 1 diverged (depth/vgg19-s2 at epoch 2)")
     assert "11 of 11 completed runs ended before their last learning-rate drop" in verdict
     assert stats.training_verdict(record, smoke=True) == stats.SMOKE_VERDICT
+
+
+def test_a_step_schedule_counts_its_own_planned_drops() -> None:
+    # Fixed drops after epochs 2 and 4 of 6 (max_drops, which only the plateau rule reads, is 3).
+    runs = []
+    for seed in (0, 1):
+        run = fake_run("vgg11", True, seed, 10.0, epochs=6)
+        run["config"].update(preset("cpu", epochs=6, milestones=(0.34, 0.67)).__dict__)
+        run["config"]["milestones"] = [0.34, 0.67]
+        for h in run["history"]:
+            h["lr"] = 0.05 * 0.1 ** ((h["epoch"] > 2) + (h["epoch"] > 4))
+        runs.append(run)
+    record = GridRecord("depth", runs, tier="cpu", source="x")
+    assert stats.run_table(runs)["planned_drops"].tolist() == [2, 2]
+    verdict = stats.training_verdict(record)
+    assert "every completed run made all its learning-rate drops" in verdict
+    runs[1]["history"] = runs[1]["history"][:4]  # stopped before its second drop
+    assert "1 of 2 completed runs ended before" in stats.training_verdict(record)
