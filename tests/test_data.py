@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import os
 import shutil
 import tarfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -197,10 +200,18 @@ def test_killed_write_leaves_no_trusted_cache(
         patch.setattr(Path, "unlink", lambda self, missing_ok=False: None)  # no cleanup
         with pytest.raises(KeyboardInterrupt):
             load_cifar10(archive, cache_dir=cache, progress=False)
-    assert [p.suffix for p in cache_files(cache)] == [".tmp"]
+    (tmp,) = cache_files(cache)
+    assert tmp.suffix == ".tmp"
     data = load_cifar10(archive, cache_dir=cache, progress=False)
     assert len(data.test_images) == 10 * N_TEST
+    # A fresh temporary file may be another process's write in progress: it stays ...
     assert sorted(p.suffix for p in cache_files(cache)) == [".pt", ".tmp"]
+    # ... but one untouched for longer than a write takes is removed by the next write.
+    old = time.time() - data_module.STALE_TMP_SECONDS - 1
+    os.utime(tmp, (old, old))
+    next(p for p in cache_files(cache) if p.suffix == ".pt").unlink()
+    load_cifar10(archive, cache_dir=cache, progress=False)
+    assert [p.suffix for p in cache_files(cache)] == [".pt"]
 
 
 def test_folder_digest_covers_paths_and_contents() -> None:
@@ -218,6 +229,21 @@ def test_damaged_cache_is_rebuilt(archive: Path, cache: Path) -> None:
     second = load_cifar10(archive, cache_dir=cache, progress=False)
     assert torch.equal(first.train_images, second.train_images)
     assert torch.load(path, weights_only=True)["checksum"] == first.checksum
+
+
+def test_a_cache_whose_tensors_were_altered_is_rebuilt(
+    archive: Path, cache: Path, capsys: pytest.CaptureFixture
+) -> None:
+    clean = load_cifar10(archive, cache_dir=cache, progress=False)
+    (path,) = cache_files(cache)
+    payload = torch.load(path, weights_only=True)
+    payload["train_images"][:5] = 0  # still a readable cache, with the wrong pixels
+    torch.save(payload, path)
+    again = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert torch.equal(again.train_images, clean.train_images)
+    assert "cache damaged or out of date; rebuilding" in capsys.readouterr().err
+    rebuilt = torch.load(path, weights_only=True)
+    assert torch.equal(rebuilt["train_images"], clean.train_images)
 
 
 def test_source_and_cache_from_environment(
@@ -300,6 +326,43 @@ def _truncated(tmp: Path) -> Path:
     return path
 
 
+def _tar_cut_between_members(tmp: Path, compress: bool) -> Path:
+    """A tar stream cut exactly where a member's header starts (no error while streaming);
+    when ``compress``, gzipped whole afterwards, so the gzip layer itself is intact."""
+    whole = make_archive(write_tree(tmp / "tree"), tmp / "whole.tar").read_bytes()
+    with tarfile.open(tmp / "whole.tar") as tar:
+        cut = tar.getmembers()[len(tar.getmembers()) // 2].offset  # a header's first byte
+    path = tmp / ("cut.tar.gz" if compress else "cut.tar")
+    path.write_bytes(gzip.compress(whole[:cut]) if compress else whole[:cut])
+    return path
+
+
+def _cut_tar(tmp: Path) -> Path:
+    return _tar_cut_between_members(tmp, compress=False)
+
+
+def _cut_tar_gz(tmp: Path) -> Path:
+    return _tar_cut_between_members(tmp, compress=True)
+
+
+def _wrong_crc(tmp: Path) -> Path:
+    """Every byte of the data intact but the CRC in the gzip trailer: only gzip's own check,
+    which the streaming tar reader never makes, can tell (as for a changed byte of a JPEG)."""
+    whole = bytearray(make_archive(write_tree(tmp / "tree"), tmp / "whole.tar.gz").read_bytes())
+    whole[-8] ^= 0x01  # the trailer: CRC-32 (4 bytes), then the length
+    path = tmp / "crc.tar.gz"
+    path.write_bytes(bytes(whole))
+    return path
+
+
+def _changed_byte(tmp: Path) -> Path:
+    whole = bytearray(make_archive(write_tree(tmp / "tree"), tmp / "whole.tar.gz").read_bytes())
+    whole[len(whole) // 2] ^= 0x01
+    path = tmp / "changed.tar.gz"
+    path.write_bytes(bytes(whole))
+    return path
+
+
 def _no_test(tmp: Path) -> Path:
     tree = write_tree(tmp / "tree")
     shutil.rmtree(tree / "test")
@@ -356,6 +419,10 @@ BAD_FILES = [
     (_not_an_archive, "expected a folder or"),
     (_corrupt, "not a readable tar archive"),
     (_truncated, "not a readable tar archive"),
+    (_cut_tar, "end-of-archive blocks are missing"),
+    (_cut_tar_gz, "end-of-archive blocks are missing"),
+    (_changed_byte, "not a readable tar archive"),
+    (_wrong_crc, "CRC check failed"),
 ]
 
 

@@ -11,10 +11,13 @@ wrong with a source raises ``DataError`` before the cache is touched.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import sys
 import tarfile
 import tempfile
+import time
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -31,7 +34,9 @@ NUM_CLASSES = 10
 IMAGE_SHAPE = (3, 32, 32)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the cache stores a digest of its own tensors
+STALE_TMP_SECONDS = 600
+"""A temporary cache file untouched for this long was left by a killed write; it is removed."""
 # What torchvision's CIFAR10(download=True) leaves in its root.
 TORCHVISION_ARCHIVE = "cifar-10-python.tar.gz"
 TORCHVISION_FOLDER = "cifar-10-batches-py"
@@ -207,17 +212,41 @@ def _read_folder(root: Path) -> Files:
 
 
 def _read_archive(path: Path) -> Files:
-    """Every non-hidden regular file in a tar archive, compressed or not."""
+    """Every non-hidden regular file in a tar archive, compressed or not, once the archive has
+    proved whole: a gzip stream must pass its CRC and length checks, and the tar data must end
+    in its end-of-archive blocks (so a cut that falls between two members is caught too)."""
     files = []
     try:
+        with path.open("rb") as f:
+            if f.read(2) == b"\x1f\x8b":
+                _check_gzip(path)
         with tarfile.open(path, "r|*") as tar:  # streaming: about twice as fast as "r:*"
             for member in tar:
                 parts = PurePosixPath(member.name).parts  # drops "." components
                 if member.isfile() and not _hidden(parts):
                     files.append(("/".join(parts), tar.extractfile(member).read()))
+            _check_end(tar)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{path}: not a readable tar archive ({exc})") from exc
     return sorted(files, key=lambda f: f[0])
+
+
+def _check_gzip(path: Path) -> None:
+    """Read a gzip file to its end: gzip checks the CRC and length stored in its trailer (the
+    streaming tar reader never reaches them)."""
+    with gzip.open(path, "rb") as f:
+        while f.read(1 << 20):
+            pass
+
+
+def _check_end(tar: tarfile.TarFile) -> None:
+    """After the last member, a tar archive holds at least two zero blocks; a stream that
+    stops short of them was cut."""
+    end, stream = tar.offset, tar.fileobj
+    while stream.read(1 << 16):
+        pass
+    if stream.tell() - end < 2 * tarfile.BLOCKSIZE:
+        raise tarfile.ReadError("truncated: the end-of-archive blocks are missing")
 
 
 def _decode(data: bytes, origin: Path, name: str) -> torch.Tensor:
@@ -277,24 +306,40 @@ def _decode_tree(files: Files, origin: Path, progress: bool) -> dict[str, Any]:
     return payload
 
 
+def _payload_digest(payload: dict[str, Any]) -> str:
+    """sha256 over the decoded tensors and class names of a cache payload."""
+    h = hashlib.sha256()
+    for split in SPLITS:
+        for kind in ("images", "labels"):
+            h.update(payload[f"{split}_{kind}"].contiguous().numpy().tobytes())
+    h.update("\n".join(payload["classes"]).encode())
+    return h.hexdigest()
+
+
 def _read_cache(path: Path, checksum: str) -> dict[str, Any] | None:
-    """The cached tensors for ``checksum``, or None when absent or unusable."""
+    """The cached tensors for ``checksum``, or None when absent, stale or damaged (a damaged
+    cache is reported on stderr and rebuilt by the caller)."""
     if not path.is_file():
         return None
     try:
         payload = torch.load(path, weights_only=True)
-    except Exception:  # a damaged cache is rebuilt, whatever the error
-        return None
-    if not isinstance(payload, dict):
-        return None
-    if payload.get("version") != CACHE_VERSION or payload.get("checksum") != checksum:
-        return None
-    return payload
+        whole = payload.get("version") == CACHE_VERSION and payload.get("checksum") == checksum
+        if whole and payload.get("digest") == _payload_digest(payload):
+            return payload
+    except Exception:  # unreadable or missing tensors: rebuilt, whatever the error
+        pass
+    print(f"{path}: decoded-data cache damaged or out of date; rebuilding it", file=sys.stderr)
+    return None
 
 
 def _write_cache(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically: a temporary file, then a rename."""
+    """Write ``payload`` with its digest to ``path`` atomically (a temporary file, then a rename),
+    first removing temporary files that killed writes left behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if time.time() - stale.stat().st_mtime > STALE_TMP_SECONDS:
+            stale.unlink(missing_ok=True)
+    payload = {**payload, "digest": _payload_digest(payload)}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
