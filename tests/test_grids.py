@@ -11,7 +11,7 @@ import vggrepro.grids as grids
 from vggrepro.cli import main
 from vggrepro.data import CIFAR10
 from vggrepro.results import aggregate, load_result, load_runs, runs_frame, save_result
-from vggrepro.train import load_model
+from vggrepro.train import load_model, weights_digest
 
 
 def test_every_grid_names_real_configurations() -> None:
@@ -183,6 +183,9 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture) -> None:
         (["train", "--init", "xavier"], "invalid choice: 'xavier'"),
         (["run", "everything"], "invalid choice: 'everything'"),
         (["train", "--lr", "-1"], "must be a positive number"),
+        (["train", "--n-val", "0"], "must be a positive multiple of 10"),
+        (["train", "--n-val", "15"], "must be a positive multiple of 10"),
+        (["train", "--n-val", "-10"], "must be a positive multiple of 10"),
     ],
 )
 def test_bad_option_values_are_refused_clearly(
@@ -216,7 +219,9 @@ def test_a_missing_data_path_is_named(tmp_path: Path, capsys: pytest.CaptureFixt
     assert str(missing) in capsys.readouterr().err
 
 
-def test_train_command_writes_a_result(tiny_folder: Path, tmp_path: Path) -> None:
+def test_train_command_writes_a_result(
+    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     argv = [
         "train", "--smoke", "--quiet", "--bn", "--epochs", "1", "--n-val", "20",
         "--batch-size", "20", "--data", str(tiny_folder), "--cache", str(tmp_path / "c"),
@@ -236,6 +241,20 @@ def test_train_command_writes_a_result(tiny_folder: Path, tmp_path: Path) -> Non
     ]
     assert main(export) == 0
     assert load_result(tmp_path / "half.json") == result
+    assert result["model_sha256"] == weights_digest(load_model(tmp_path / "m.pt"))
+
+    # Another configuration is another run: its own results file and checkpoint.
+    assert main([*argv[:-2], "--lr", "0.5"]) == 0
+    assert len(list((tmp_path / "out").glob("*.json"))) == 2
+    assert len(list((tmp_path / "ck" / "single").glob("*.ckpt.pt"))) == 2
+
+    # The results file of another run (other weights, same net) is refused, and nothing written.
+    other = next(p for p in (tmp_path / "out").glob("*.json") if p != result_file)
+    refused = [*export[:2], str(tmp_path / "x.pt"), "--result", str(other)]
+    assert main(refused) == 2
+    assert "is the results file of another run" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.json").exists()
+    assert main(["export", str(tmp_path / "none.pt"), str(tmp_path / "y.pt")]) == 2
     state = torch.load(tmp_path / "half.pt", weights_only=True)["state_dict"]
     assert state["features.0.weight"].dtype == torch.float16
 

@@ -14,7 +14,7 @@ import torch
 from conftest import TINY
 
 from vggrepro.data import CIFAR10
-from vggrepro.results import load_result, validate
+from vggrepro.results import load_result, load_runs, validate
 from vggrepro.train import PRESETS, TrainConfig, load_model, preset, save_model, train
 
 
@@ -163,9 +163,12 @@ def test_a_killed_run_resumes_to_the_same_result(tiny_folder: Path, tmp_path: Pa
     ckpt_dir = tmp_path / "ck-killed"
     command = [*args, "--out", str(tmp_path / "killed"), "--checkpoints", str(ckpt_dir)]
     proc = subprocess.Popen(command, env=env)
-    ckpt = ckpt_dir / "single" / "vgg13-kaiming-s0.ckpt.pt"
     deadline = time.monotonic() + 120
-    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while proc.poll() is None and time.monotonic() < deadline:
+        found = list((ckpt_dir / "single").glob("vgg13-kaiming-s0-*.ckpt.pt"))
+        if found:
+            (ckpt,) = found
+            break
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -175,8 +178,8 @@ def test_a_killed_run_resumes_to_the_same_result(tiny_folder: Path, tmp_path: Pa
     assert not (tmp_path / "killed").exists()  # no results file from the killed process
 
     subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    resumed = load_result(tmp_path / "killed" / "vgg13-kaiming-s0.json")
-    reference = load_result(tmp_path / "clean" / "vgg13-kaiming-s0.json")
+    (resumed,) = load_runs(tmp_path / "killed")
+    (reference,) = load_runs(tmp_path / "clean")
     assert strip_times(resumed) == strip_times(reference)
 
 
@@ -192,6 +195,11 @@ def test_a_checkpoint_resumes_only_the_same_run_on_the_same_data(
     fresh = train(cfg, other, run_id="r", checkpoint=ckpt, progress=False)
     assert fresh["train_time_s"] != first["train_time_s"]  # trained from scratch
     assert fresh["data"]["checksum"] == "1" * 64
+
+
+def test_no_validation_images_is_refused_before_training(tiny: CIFAR10) -> None:
+    with pytest.raises(ValueError, match="at least one image per class"):
+        train(preset("smoke", **{**TINY, "n_val": 0}), tiny, run_id="x", progress=False)
 
 
 def test_too_few_images_for_one_batch_is_refused(tiny: CIFAR10) -> None:

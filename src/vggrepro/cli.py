@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
-from dataclasses import fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -15,7 +17,15 @@ from vggrepro.data import DataError, load_cifar10
 from vggrepro.grids import GRIDS, grid_names, run_grid
 from vggrepro.initialisation import SCHEMES
 from vggrepro.results import TIERS, load_result, save_result
-from vggrepro.train import PRESETS, TrainConfig, load_model, preset, save_model, train
+from vggrepro.train import (
+    PRESETS,
+    TrainConfig,
+    load_model,
+    preset,
+    save_model,
+    train,
+    weights_digest,
+)
 
 DATA_HELP = (
     "CIFAR-10 source: 'torchvision' (download), or a path to an ImageFolder archive or folder "
@@ -27,6 +37,15 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _n_val(text: str) -> int:
+    value = int(text)
+    if value < 10 or value % 10:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive multiple of 10 (the same number from each class), got {text}"
+        )
     return value
 
 
@@ -83,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, help="initial learning rate")
     t.add_argument("--jitter", type=_jitter, help="scale jittering SMIN,SMAX (e.g. 37,73)")
     t.add_argument("--n-train", type=_positive_int, help="train on a random subset of this size")
-    t.add_argument("--n-val", type=int, help="validation images held out (a multiple of 10)")
+    t.add_argument("--n-val", type=_n_val, help="validation images held out (a multiple of 10)")
     t.add_argument("--n-test", type=_positive_int, help="evaluate on a subset of this size")
     t.add_argument("--out", type=Path, default=Path("results/single"), help="results folder")
     t.add_argument("--save-model", type=Path, help="also save the trained net here")
@@ -125,9 +144,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "export":
-        save_model(load_model(args.model), args.dest, dtype=torch.float16)
-        if args.result:
-            save_result(load_result(args.result), args.dest.with_suffix(".json"))
+        try:
+            export(args.model, args.dest, args.result)
+        except (OSError, RuntimeError, KeyError, ValueError) as e:  # ResultError is a ValueError
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(f"wrote {args.dest}")
         return 0
     cores = os.cpu_count() or 1
@@ -148,14 +169,20 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+    overrides = {"compile": args.compile}
+    if args.epochs:
+        overrides["epochs"] = args.epochs
+    if args.command == "train":
+        try:
+            cfg = preset("smoke" if args.smoke else args.preset, **overrides, **_chosen(args))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     try:
         data = load_cifar10(args.data, args.cache, progress=not args.quiet)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    overrides = {"compile": args.compile}
-    if args.epochs:
-        overrides["epochs"] = args.epochs
     if args.command == "run":
         tier = "smoke" if args.smoke else args.preset
         out = args.out or Path("results") / TIERS[tier]
@@ -167,7 +194,43 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         print(f"{len(runs)} runs recorded under {out}")
         return 0
-    names = {f.name for f in fields(TrainConfig)}
+    tag = run_tag(cfg)
+    try:
+        result = train(
+            cfg, data, run_id=f"single/{tag}", out=args.out / f"{tag}.json",
+            checkpoint=args.checkpoints / "single" / f"{tag}.ckpt.pt", device=args.device,
+            progress=not args.quiet, model_path=args.save_model,
+        )  # fmt: skip
+    except ValueError as e:  # a split the data cannot give (checked before training starts)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    top1 = result["test"].get("centre", {}).get("top1_error", float("nan"))
+    print(f"{tag}: {result['status']}, centre top-1 error {top1:.2f}% -> {args.out / tag}.json")
+    return 0
+
+
+def export(model_path: Path, dest: Path, result_path: Path | None) -> None:
+    """Store a trained net in fp16 at ``dest``, with the results file of the run that trained
+    it beside it; a results file of another run is refused before anything is written."""
+    model = load_model(model_path)
+    if result_path is not None:
+        result = load_result(result_path)
+        trained = TrainConfig.from_dict(result["config"]).spec(
+            model.spec.num_classes, model.spec.resolution
+        )
+        recorded = result.get("model_sha256")
+        if trained != model.spec or (recorded and recorded != weights_digest(model)):
+            raise ValueError(
+                f"{result_path} is the results file of another run than the one that trained "
+                f"{model_path} ({'other weights' if trained == model.spec else 'another net'})"
+            )
+    save_model(model, dest, dtype=torch.float16)
+    if result_path is not None:
+        save_result(result, dest.with_suffix(".json"))
+
+
+def _chosen(args: argparse.Namespace) -> dict:
+    """The training options given on the command line (those not given keep the preset's)."""
     chosen = {
         "arch": args.arch, "batch_norm": args.bn, "init": args.init, "seed": args.seed,
         "warm_start": str(args.warm_start) if args.warm_start else None,
@@ -175,16 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         "lr": args.lr, "jitter": args.jitter, "n_train": args.n_train, "n_val": args.n_val,
         "n_test": args.n_test,
     }  # fmt: skip
-    overrides |= {k: v for k, v in chosen.items() if v is not None and k in names}
-    if args.warm_start is None:
-        overrides.pop("warm_start", None)
-    cfg = preset("smoke" if args.smoke else args.preset, **overrides)
-    tag = f"{cfg.arch}{'_bn' if cfg.batch_norm else ''}-{cfg.init}-s{cfg.seed}"
-    result = train(
-        cfg, data, run_id=f"single/{tag}", out=args.out / f"{tag}.json",
-        checkpoint=args.checkpoints / "single" / f"{tag}.ckpt.pt", device=args.device,
-        progress=not args.quiet, model_path=args.save_model,
-    )  # fmt: skip
-    top1 = result["test"].get("centre", {}).get("top1_error", float("nan"))
-    print(f"{tag}: {result['status']}, centre top-1 error {top1:.2f}% -> {args.out / tag}.json")
-    return 0
+    return {k: v for k, v in chosen.items() if v is not None}
+
+
+def run_tag(cfg: TrainConfig) -> str:
+    """A single run's file name: 'vgg11_bn-kaiming-s0-' and a digest of its whole configuration,
+    so that runs of two configurations never share a results file or a checkpoint."""
+    config = json.dumps(asdict(cfg), sort_keys=True, default=list)
+    digest = hashlib.sha256(config.encode()).hexdigest()[:8]
+    return f"{cfg.arch}{'_bn' if cfg.batch_norm else ''}-{cfg.init}-s{cfg.seed}-{digest}"

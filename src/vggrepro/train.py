@@ -10,6 +10,7 @@ CPU to a bitwise identical result; on CUDA cuDNN's autotuned kernels are not det
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import tempfile
@@ -211,6 +212,16 @@ def save_model(model: VGG, path: Path, dtype: torch.dtype = torch.float32) -> Pa
     return Path(path)
 
 
+def weights_digest(model: VGG) -> str:
+    """sha256 over a net's parameters and buffers in fp32, in state-dict order: the results file
+    records it, so that a saved net can be matched to the run that trained it."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def load_model(path: Path, device: str | torch.device = "cpu") -> VGG:
     """Rebuild a net saved by ``save_model`` (weights in fp32)."""
     saved = torch.load(path, map_location=device, weights_only=True)
@@ -276,6 +287,11 @@ def train(
     ``position`` is the progress bar's line (one per parallel worker).
     Returns the results dictionary.
     """
+    if cfg.n_val < len(data.classes):
+        raise ValueError(
+            f"n_val={cfg.n_val}: validation needs at least one image per class "
+            f"({len(data.classes)}); with none, validation accuracy would read 0 every epoch"
+        )
     started, t0 = now(), time.perf_counter()
     device = pick_device(device)
     cuda = device.type == "cuda"
@@ -412,6 +428,7 @@ def train(
         "finished": now(),
         "provenance": provenance(device),
         "data": {"source": data.source, "checksum": data.checksum, **split.sizes},
+        "model_sha256": weights_digest(model) if status == "completed" else None,
     }
     if out is not None:
         save_result(result, out)
