@@ -182,7 +182,7 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture) -> None:
         (["train", "--jitter", "40"], "expected SMIN,SMAX"),
         (["train", "--init", "xavier"], "invalid choice: 'xavier'"),
         (["run", "everything"], "invalid choice: 'everything'"),
-        (["train", "--lr", "-1"], "must be a positive number"),
+        (["train", "--lr", "-1"], "must be a positive finite number"),
         (["train", "--n-val", "0"], "must be a positive multiple of 10"),
         (["train", "--n-val", "15"], "must be a positive multiple of 10"),
         (["train", "--n-val", "-10"], "must be a positive multiple of 10"),

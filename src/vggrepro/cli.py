@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,7 +17,8 @@ import torch
 from vggrepro.configs import ALIASES
 from vggrepro.data import DataError, load_cifar10
 from vggrepro.grids import GRIDS, grid_names, run_grid
-from vggrepro.initialisation import SCHEMES
+from vggrepro.initialisation import SCHEMES, warm_start
+from vggrepro.models import build
 from vggrepro.results import TIERS, load_result, save_result
 from vggrepro.train import (
     PRESETS,
@@ -51,8 +54,8 @@ def _n_val(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
     return value
 
 
@@ -63,6 +66,10 @@ def _jitter(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(
             f"expected SMIN,SMAX such as 37,73, got {text!r}"
         ) from None
+    if not 32 <= smin <= smax:
+        raise argparse.ArgumentTypeError(
+            f"needs 32 <= SMIN <= SMAX (scales of the 32 px images), got {text!r}"
+        )
     return smin, smax
 
 
@@ -141,59 +148,65 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(Exception):
+    """A mistake in the command line or its inputs: one line on stderr and exit code 2."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (UsageError, DataError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, always
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: every finished epoch is kept in its checkpoint under "
+            f"{getattr(args, 'checkpoints', '.checkpoints')}; run the same command again to "
+            "resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Check everything that can be checked, load the data, then train (or export)."""
     if args.command == "export":
         try:
             export(args.model, args.dest, args.result)
         except (OSError, RuntimeError, KeyError, ValueError) as e:  # ResultError is a ValueError
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            raise UsageError(e) from None
         print(f"wrote {args.dest}")
         return 0
-    cores = os.cpu_count() or 1
-    if args.command == "run" and args.workers > cores:
-        print(
-            f"error: --workers {args.workers} is more than the {cores} cores: processes would "
-            "compete for them and each would run several times slower",
-            file=sys.stderr,
-        )
-        return 2
-    if args.command == "run" and args.runs:
-        known = {r for g, runs in GRIDS.items() if args.grid in (g, "all") for r in runs}
-        unknown = sorted(set(args.runs) - known)
-        if unknown:
-            print(
-                f"error: grid {args.grid} has no run {unknown[0]!r}; its runs: "
-                f"{', '.join(sorted(known))}",
-                file=sys.stderr,
-            )
-            return 2
-    overrides = {"compile": args.compile}
-    if args.epochs:
-        overrides["epochs"] = args.epochs
-    if args.command == "train":
-        try:
-            cfg = preset("smoke" if args.smoke else args.preset, **overrides, **_chosen(args))
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    try:
-        data = load_cifar10(args.data, args.cache, progress=not args.quiet)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    _check_device(args.device)
+    overrides = {"compile": args.compile} | ({"epochs": args.epochs} if args.epochs else {})
     if args.command == "run":
+        _check_run(args)
         tier = "smoke" if args.smoke else args.preset
         out = args.out or Path("results") / TIERS[tier]
+        checkpoints = args.checkpoints / TIERS[tier]
+        _writable(out, "--out")
+        _writable(checkpoints, "--checkpoints")
+        data = load_cifar10(args.data, args.cache, progress=not args.quiet)
         runs = run_grid(
-            args.grid, data, out=out, checkpoints=args.checkpoints / TIERS[tier],
+            args.grid, data, out=out, checkpoints=checkpoints,
             seeds=tuple(args.seeds) if args.seeds else None, tier=tier,
             runs=tuple(args.runs) if args.runs else None, workers=args.workers,
             device=args.device, progress=not args.quiet, **overrides,
         )  # fmt: skip
         print(f"{len(runs)} runs recorded under {out}")
         return 0
+    try:
+        cfg = preset("smoke" if args.smoke else args.preset, **overrides, **_chosen(args))
+        cfg.spec()  # a width or head the builder refuses, before any data loads
+    except ValueError as e:
+        raise UsageError(e) from None
+    _check_warm_start(cfg)
+    _writable(args.out, "--out")
+    _writable(args.checkpoints / "single", "--checkpoints")
+    if args.save_model:
+        _writable(args.save_model.parent, "--save-model")
+    data = load_cifar10(args.data, args.cache, progress=not args.quiet)
     tag = run_tag(cfg)
     try:
         result = train(
@@ -201,12 +214,61 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint=args.checkpoints / "single" / f"{tag}.ckpt.pt", device=args.device,
             progress=not args.quiet, model_path=args.save_model,
         )  # fmt: skip
-    except ValueError as e:  # a split the data cannot give (checked before training starts)
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:  # a split the data cannot give, an unreadable checkpoint
+        raise UsageError(e) from None
     top1 = result["test"].get("centre", {}).get("top1_error", float("nan"))
     print(f"{tag}: {result['status']}, centre top-1 error {top1:.2f}% -> {args.out / tag}.json")
     return 0
+
+
+def _check_device(device: str | None) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda, but this machine has no CUDA GPU (use --device cpu)")
+
+
+def _check_run(args: argparse.Namespace) -> None:
+    """Workers and run names of ``run``."""
+    cores = os.cpu_count() or 1
+    if args.workers > cores:
+        raise UsageError(
+            f"--workers {args.workers} is more than the {cores} cores: processes would compete "
+            "for them and each would run several times slower"
+        )
+    known = {r for g, runs in GRIDS.items() if args.grid in (g, "all") for r in runs}
+    unknown = sorted(set(args.runs or ()) - known)
+    if unknown:
+        raise UsageError(
+            f"grid {args.grid} has no run {unknown[0]!r}; its runs: {', '.join(sorted(known))}"
+        )
+
+
+def _check_warm_start(cfg: TrainConfig) -> None:
+    """The warm-start net exists, is a saved net, and fits the net to be trained."""
+    if not cfg.warm_start:
+        return
+    path = Path(cfg.warm_start)
+    if not path.is_file():
+        raise UsageError(f"--warm-start {path}: no such file")
+    try:
+        source = load_model(path)
+    except Exception as e:  # a file that is not a net saved by save_model, whatever the error
+        raise UsageError(
+            f"--warm-start {path}: not a net saved by --save-model ({type(e).__name__})"
+        ) from None
+    try:
+        warm_start(build(cfg.spec()), source)
+    except ValueError as e:
+        raise UsageError(f"--warm-start {path}: {e}") from None
+
+
+def _writable(folder: Path, option: str) -> None:
+    """Make ``folder`` and write a file in it, so that no training is lost to a bad path."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UsageError(f"{option} {folder}: cannot write there ({e.strerror or e})") from None
 
 
 def export(model_path: Path, dest: Path, result_path: Path | None) -> None:

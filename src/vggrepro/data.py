@@ -73,6 +73,8 @@ def load_cifar10(
     cache_dir = Path(cache_dir).expanduser()
     if str(source) == "torchvision":
         return _load_torchvision(cache_dir / "torchvision")
+    if not str(source).strip():
+        raise DataError("the data source is an empty path (a folder, an archive or 'torchvision')")
 
     path = Path(source).expanduser()
     files: Files | None = None
@@ -163,8 +165,14 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
 
 def _load_torchvision(root: Path) -> CIFAR10:
     """Download (once) and load CIFAR-10 through torchvision into ``root``."""
-    train_set = torchvision.datasets.CIFAR10(str(root), train=True, download=True)
-    test_set = torchvision.datasets.CIFAR10(str(root), train=False, download=True)
+    try:
+        train_set = torchvision.datasets.CIFAR10(str(root), train=True, download=True)
+        test_set = torchvision.datasets.CIFAR10(str(root), train=False, download=True)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError
+        raise DataError(
+            f"cannot download CIFAR-10 through torchvision into {root} ({e}); without a network, "
+            "pass --data with a local copy"
+        ) from None
     archive = root / TORCHVISION_ARCHIVE
     if archive.is_file():
         checksum = _sha256(archive)

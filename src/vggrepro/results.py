@@ -137,8 +137,8 @@ def save_result(result: dict, path: Path) -> Path:
 def load_result(path: Path) -> dict:
     """Read and validate one results file."""
     try:
-        result = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ResultError(f"{path}: not valid JSON ({e})") from e
     return validate(result, str(path))
 

@@ -323,7 +323,13 @@ def train(
     same_run = {"config": config, "device_type": device.type, "data": data.checksum}
     if checkpoint is not None and checkpoint.exists():
         # On the CPU: RNG states must stay CPU tensors; the loads below move the rest.
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        except Exception as e:  # truncated or not a checkpoint, whatever the error
+            raise ValueError(
+                f"{checkpoint}: unreadable checkpoint ({type(e).__name__}); delete it to start "
+                "this run over"
+            ) from None
         if all(state.get(k) == v for k, v in same_run.items()):
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
