@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from vggrepro.results import (
+    SCHEMA,
     ResultError,
     aggregate,
     export_csv,
@@ -27,16 +28,27 @@ def test_a_real_result_passes_the_schema(tiny_run: dict) -> None:
 @pytest.mark.parametrize(
     "damage, words",
     [
-        (lambda r: r.pop("seed"), "missing field 'seed'"),
-        (lambda r: r["provenance"].pop("device"), "result.provenance: missing field 'device'"),
-        (lambda r: r.update(seed="0"), "field 'seed' must be int, got str"),
-        (lambda r: r.update(smoke=1), "field 'smoke' must be bool"),
-        (lambda r: r.update(status="crashed"), "status 'crashed'"),
+        (lambda r: r.pop("seed"), "result: 'seed' is a required property"),
+        (lambda r: r["provenance"].pop("device"), "result.provenance: 'device' is a required"),
+        (lambda r: r.update(seed="0"), "result.seed: '0' is not of type 'integer'"),
+        (lambda r: r.update(seed=True), "result.seed: True is not of type 'integer'"),
+        (lambda r: r.update(seed=-1), "result.seed: -1 is less than the minimum of 0"),
+        (lambda r: r.update(smoke=1), "result.smoke: 1 is not of type 'boolean'"),
+        (lambda r: r.update(wall_time_s=False), "result.wall_time_s: False is not of type"),
+        (lambda r: r.update(status="crashed"), "result.status: 'crashed' is not one of"),
         (lambda r: r.update(status="diverged"), "diverged_epoch must be set"),
-        (lambda r: r["history"][0].pop("val_acc"), "history[0]: missing field 'val_acc'"),
-        (lambda r: r["test"]["centre"].pop("top5_error"), "test.centre: missing field"),
-        (lambda r: r["config"].pop("lr"), "config lacks lr"),
-        (lambda r: r.update(schema=99), "schema version 99"),
+        (lambda r: r.update(started="yesterday"), "result.started: 'yesterday' does not match"),
+        (lambda r: r.update(finished="2026-13"), "result.finished: '2026-13' does not match"),
+        (lambda r: r["history"][0].pop("val_acc"), "result.history[0]: 'val_acc' is a required"),
+        (lambda r: r["history"][0].update(val_acc=1.5), "history[0].val_acc: 1.5 is greater"),
+        (lambda r: r["test"]["centre"].pop("top5_error"), "result.test.centre: 'top5_error'"),
+        (
+            lambda r: r["test"]["centre"].update(top1_error=250.0),
+            "result.test.centre.top1_error: 250.0 is greater than the maximum of 100",
+        ),
+        (lambda r: r["config"].pop("lr"), "result.config: 'lr' is a required property"),
+        (lambda r: r["data"].update(checksum="abc"), "result.data.checksum: 'abc' does not match"),
+        (lambda r: r.update(schema=99), "result.schema: 1 was expected"),
     ],
 )
 def test_a_malformed_result_is_rejected_with_the_field_named(
@@ -47,6 +59,26 @@ def test_a_malformed_result_is_rejected_with_the_field_named(
     with pytest.raises(ResultError) as info:
         validate(bad)
     assert words in str(info.value)
+
+
+def required(schema: dict, path: tuple = ()) -> list[tuple]:
+    """The path of every required field of ``schema``, nested objects included."""
+    out = []
+    for name in schema.get("required", []):
+        out.append((*path, name))
+        out += required(schema["properties"][name], (*path, name))
+    return out
+
+
+@pytest.mark.parametrize("path", required(SCHEMA), ids="/".join)
+def test_every_required_field_is_required(tiny_run: dict, path: tuple) -> None:
+    bad = copy.deepcopy(tiny_run)
+    parent = bad
+    for name in path[:-1]:
+        parent = parent[name]
+    del parent[path[-1]]
+    with pytest.raises(ResultError, match=f"'{path[-1]}' is a required property"):
+        validate(bad)
 
 
 def test_loading_names_the_file(tmp_path: Path) -> None:
@@ -111,3 +143,18 @@ def test_aggregate_over_seeds(tiny_run: dict, tmp_path: Path) -> None:
 
 def test_missing_folder_has_no_runs(tmp_path: Path) -> None:
     assert load_runs(tmp_path / "nothing") == []
+
+
+def test_the_schema_requires_every_field_a_run_writes(tiny_run: dict) -> None:
+    """A field dropped from the schema would let results files without it through."""
+    optional = {"model_sha256"}  # shared_with too, in runs copied from another grid
+    assert set(SCHEMA["required"]) == set(tiny_run) - optional
+    for part in ("data", "test"):
+        inner = SCHEMA["properties"][part]
+        if part == "test":
+            inner = inner["additionalProperties"]
+            assert set(inner["required"]) == set(tiny_run["test"]["centre"])
+        else:
+            assert set(inner["required"]) == set(tiny_run[part])
+    history = SCHEMA["properties"]["history"]["items"]["required"]
+    assert set(history) == set(tiny_run["history"][0]) - {"seconds"}

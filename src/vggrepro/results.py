@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 SCHEMA_VERSION = 1
 
@@ -21,93 +23,99 @@ TIERS: dict[str, str] = {"reduced": "runs", "cpu": "cpu", "smoke": "smoke"}
 """Each training preset's folder under ``results/``, in the order the book prefers them: the
 GPU reproduction, then the CPU tier, then the CPU smoke runs (pipeline checks, never results)."""
 
-_NUMBER = (int, float)
-_OPT_STR = (str, type(None))
-_OPT_INT = (int, type(None))
-
-SCHEMA: dict[str, Any] = {
-    "schema": int,
-    "run_id": str,
-    "grid": str,
-    "preset": str,
-    "smoke": bool,
-    "seed": int,
-    "status": str,
-    "diverged_epoch": _OPT_INT,
-    "config": dict,
-    "params": int,
-    "history": list,
-    "test": dict,
-    "wall_time_s": _NUMBER,
-    "train_time_s": _NUMBER,
-    "images_per_s": _NUMBER,
-    "started": str,
-    "finished": str,
-    "provenance": {
-        "device": str,
-        "device_type": str,
-        "torch": str,
-        "cuda": _OPT_STR,
-        "git_commit": str,
-        "git_dirty": (bool, type(None)),  # None: a copy without .git, state unknown
-    },
-    "data": {
-        "source": str,
-        "checksum": str,
-        "n_train": int,
-        "n_val": int,
-        "n_test": int,
-    },
-}
-"""Required fields and their types; nested dicts are checked field by field."""
-
-HISTORY_FIELDS = {
-    "epoch": int,
-    "train_loss": _NUMBER,
-    "train_acc": _NUMBER,
-    "val_acc": _NUMBER,
-    "lr": _NUMBER,
-}
 STATUSES = ("completed", "diverged")
 CONFIG_FIELDS = ("arch", "batch_norm", "init", "width", "fc_width", "epochs", "batch_size", "lr")
+
+_TIME = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+}
+_SECONDS = {"type": "number", "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0}
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
+_PERCENT = {"type": "number", "minimum": 0, "maximum": 100}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+
+
+def _record(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An object that must hold every one of ``properties`` (others may be added)."""
+    return {"type": "object", "required": list(properties), "properties": properties, **extra}
+
+
+SCHEMA: dict[str, Any] = _record(
+    {
+        "schema": {"const": SCHEMA_VERSION},
+        "run_id": {"type": "string", "minLength": 1},
+        "grid": {"type": "string", "minLength": 1},
+        "preset": {"type": "string", "enum": list(TIERS)},
+        "smoke": {"type": "boolean"},
+        "seed": _COUNT,
+        "status": {"enum": list(STATUSES)},
+        "diverged_epoch": {"type": ["integer", "null"], "minimum": 1},
+        "config": _record({k: {} for k in CONFIG_FIELDS}),
+        "params": {"type": "integer", "minimum": 1},
+        "history": {
+            "type": "array",
+            "items": _record(
+                {
+                    "epoch": {"type": "integer", "minimum": 1},
+                    "train_loss": {"type": "number"},
+                    "train_acc": _SHARE,
+                    "val_acc": _SHARE,
+                    "lr": {"type": "number", "exclusiveMinimum": 0},
+                }
+            ),
+        },
+        "test": {
+            "type": "object",
+            "additionalProperties": _record({"top1_error": _PERCENT, "top5_error": _PERCENT}),
+        },
+        "wall_time_s": _SECONDS,
+        "train_time_s": _SECONDS,
+        "images_per_s": _SECONDS,
+        "started": _TIME,
+        "finished": _TIME,
+        "provenance": _record(
+            {
+                "device": {"type": "string", "minLength": 1},
+                "device_type": {"enum": ["cpu", "cuda"]},
+                "torch": {"type": "string"},
+                "cuda": {"type": ["string", "null"]},
+                "git_commit": {"type": "string"},
+                "git_dirty": {"type": ["boolean", "null"]},  # null: a copy without .git
+            }
+        ),
+        "data": _record(
+            {
+                "source": {"type": "string", "minLength": 1},
+                "checksum": _SHA256,
+                "n_train": _COUNT,
+                "n_val": _COUNT,
+                "n_test": _COUNT,
+            }
+        ),
+    }
+)
+"""The results file, as a JSON Schema (draft 2020-12): every required field, its type and its
+range. A JSON boolean is never a number here, as JSON Schema defines."""
+
+_VALIDATOR = Draft202012Validator(SCHEMA)
 
 
 class ResultError(ValueError):
     """A results file that does not follow the schema."""
 
 
-def _check(value: Any, schema: dict[str, Any], where: str) -> None:
-    for key, kind in schema.items():
-        if key not in value:
-            raise ResultError(f"{where}: missing field {key!r}")
-        if isinstance(kind, dict):
-            if not isinstance(value[key], dict):
-                raise ResultError(f"{where}: field {key!r} must be an object")
-            _check(value[key], kind, f"{where}.{key}")
-        elif not isinstance(value[key], kind) or (kind is int and isinstance(value[key], bool)):
-            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            got = type(value[key]).__name__
-            raise ResultError(f"{where}: field {key!r} must be {names}, got {got}")
-
-
-def validate(result: dict, where: str = "result") -> dict:
+def validate(result: Any, where: str = "result") -> dict:
     """Raise ``ResultError`` naming the first field that breaks the schema; return ``result``."""
     if not isinstance(result, dict):
         raise ResultError(f"{where}: a results file must hold a JSON object")
-    _check(result, SCHEMA, where)
-    if result["schema"] != SCHEMA_VERSION:
-        raise ResultError(f"{where}: schema version {result['schema']}, expected {SCHEMA_VERSION}")
-    if result["status"] not in STATUSES:
-        raise ResultError(f"{where}: status {result['status']!r} is not one of {STATUSES}")
+    error = best_match(_VALIDATOR.iter_errors(result))
+    if error is not None:
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise ResultError(f"{where}{field}: {error.message}")
     if (result["status"] == "diverged") != (result["diverged_epoch"] is not None):
         raise ResultError(f"{where}: diverged_epoch must be set exactly when status is 'diverged'")
-    missing = [k for k in CONFIG_FIELDS if k not in result["config"]]
-    if missing:
-        raise ResultError(f"{where}: config lacks {', '.join(missing)}")
-    for i, row in enumerate(result["history"]):
-        _check(row, HISTORY_FIELDS, f"{where}.history[{i}]")
-    for name, metrics in result["test"].items():
-        _check(metrics, {"top1_error": _NUMBER, "top5_error": _NUMBER}, f"{where}.test.{name}")
     if result["status"] == "completed" and not result["test"]:
         raise ResultError(f"{where}: a completed run must have test metrics")
     return result
