@@ -2,10 +2,12 @@
 
 The recipe (the paper's section 3.1): SGD, momentum 0.9, weight decay 5e-4, batch 256,
 dropout 0.5 on the two hidden FC layers, learning rate 1e-2 divided by 10 when validation
-accuracy stops improving (at most three times), here within a fixed epoch budget. On CUDA the
-loop runs in bf16 autocast with channels_last (and optionally ``torch.compile``); on the CPU
-in fp32. A checkpoint after every epoch lets an interrupted run resume where it stopped: on the
-CPU to a bitwise identical result; on CUDA cuDNN's autotuned kernels are not deterministic.
+accuracy stops improving (at most three times), here within a fixed epoch budget; the CPU
+tier's preset divides it at fixed fractions of a shorter budget instead. Tensors are
+channels_last on every device; the training steps run in bf16 autocast on CUDA, and on the CPU
+too with ``cpu_bf16`` (optionally ``torch.compile``d). A checkpoint after every epoch lets an
+interrupted run resume where it stopped: on the CPU to a bitwise identical result (with one
+thread); on CUDA cuDNN's autotuned kernels are not deterministic.
 """
 
 from __future__ import annotations
