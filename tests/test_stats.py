@@ -240,3 +240,19 @@ def test_a_step_schedule_counts_its_own_planned_drops() -> None:
     assert "every completed run made all its learning-rate drops" in verdict
     runs[1]["history"] = runs[1]["history"][:4]  # stopped before its second drop
     assert "1 of 2 completed runs ended before" in stats.training_verdict(record)
+
+
+def test_final_fit_reads_the_last_epoch_and_says_which_net_fits_less() -> None:
+    runs = [fake_run(a, True, s, 10.0, epochs=4) for a in ("vgg19", "vgg11") for s in (0, 1)]
+    runs.append(fake_run("vgg19", True, 2, None, diverged_epoch=3))  # not a finished fit
+    for r in runs[:2]:
+        r["history"][-1]["train_acc"] = 0.25  # vgg19 ends lower than vgg11's 0.4
+    table = stats.final_fit(runs)
+    assert table["arch"].tolist() == ["vgg11", "vgg19"] and table["runs"].tolist() == [2, 2]
+    assert table["train_acc"].tolist() == pytest.approx([0.4, 0.25])
+    assert table["val_acc"].tolist() == pytest.approx([0.405, 0.405])
+    note = stats.fit_note(table)
+    assert note.startswith("With batch norm, vgg19 ends training at 25.0 % training accuracy")
+    assert "against 40.0 % for vgg11" in note and "learned less" in note
+    runs[0]["history"][-1]["train_acc"] = runs[1]["history"][-1]["train_acc"] = 0.5
+    assert "at least as well" in stats.fit_note(stats.final_fit(runs))

@@ -296,6 +296,46 @@ def training_verdict(record: GridRecord, smoke: bool | None = None) -> str:
     return text + "."
 
 
+def final_fit(runs: Iterable[dict]) -> pd.DataFrame:
+    """Per architecture and batch-norm setting, the mean over completed runs of the last
+    epoch's training accuracy (on augmented batches, dropout on) and validation accuracy, in
+    depth order: whether a deeper net that tests worse also fits its training data worse
+    (it was still short of its optimum in the budget) or better (it overfits)."""
+    curves = learning_curves(r for r in runs if r["status"] == "completed")
+    last = curves[curves["epoch"] == curves.groupby("run_id")["epoch"].transform("max")]
+    table = last.groupby(["arch", "batch_norm"], sort=False).agg(
+        runs=("run_id", "size"), train_acc=("train_acc", "mean"), val_acc=("val_acc", "mean")
+    )
+    table = table.reset_index()
+    table.insert(1, "weight_layers", table["arch"].map(weight_layers))
+    table = table.sort_values(["batch_norm", "weight_layers"], kind="stable")
+    return table.reset_index(drop=True)
+
+
+def fit_note(table: pd.DataFrame) -> str:
+    """One sentence per batch-norm setting from ``final_fit``: the deepest net's last training
+    accuracy against the shallowest's."""
+    sentences = []
+    for bn, group in table.groupby("batch_norm", sort=True):
+        if len(group) < 2:
+            continue
+        first, last = group.iloc[0], group.iloc[-1]
+        gap = 100 * (last["train_acc"] - first["train_acc"])
+        reading = (
+            "fits its training data less well: within this budget the deeper net learned "
+            "less, rather than overfitting"
+            if gap < 0
+            else "fits its training data at least as well: any higher test error is not for "
+            "want of fitting"
+        )
+        sentences.append(
+            f"{'With' if bn else 'Without'} batch norm, {last['arch']} ends training at "
+            f"{100 * last['train_acc']:.1f} % training accuracy (augmented batches, dropout on) "
+            f"against {100 * first['train_acc']:.1f} % for {first['arch']}: it {reading}."
+        )
+    return " ".join(sentences)
+
+
 def by_depth(archs: Iterable[str]) -> list[str]:
     """Architecture names ordered by their number of weight layers."""
     return sorted(set(archs), key=weight_layers)
