@@ -33,7 +33,7 @@ def test_gpu_tier_wins_over_cpu_tier_which_wins_over_smoke(tiny_run: dict, tmp_p
     assert note.startswith(":::{note}") and "CPU tier" in note and "Smoke" not in note
     # The scale in words, from the run's own configuration.
     assert record.label == (
-        "CPU tier (CPU scale: conv widths 1/16 of the paper's, FC-32, 1 epochs, "
+        "CPU tier (CPU scale: conv widths 1/16 of the paper's, FC-32, 1 epoch, "
         "the full synthetic training set (100 images, 20 held out))"
     )
 
@@ -59,7 +59,7 @@ def test_a_tier_without_the_required_protocols_is_passed_over(
 def test_a_subset_is_named_as_such(tiny_run: dict) -> None:
     run = tier(tiny_run, "cpu")
     run["config"]["n_train"], run["data"]["n_train"] = 60, 60
-    assert recorded.scale([run]).endswith("1 epochs, a subset of 60 training images of synthetic")
+    assert recorded.scale([run]).endswith("1 epoch, a subset of 60 training images of synthetic")
 
 
 @pytest.mark.parametrize(

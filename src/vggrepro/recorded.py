@@ -83,6 +83,7 @@ def scale(runs: list[dict]) -> str:
     width = values(lambda w: str(Fraction(w).limit_denominator(64)), (c["width"] for c in configs))
     fc = values(lambda f: f"FC-{f}", (c["fc_width"] for c in configs))
     epochs = values(str, (c["epochs"] for c in configs))
+    epochs += " epoch" if epochs == "1" else " epochs"
     images = values(lambda n: f"{n:,}", (r["data"]["n_train"] for r in runs))
     held = values(lambda n: f"{n:,}", (r["data"]["n_val"] for r in runs))
     sources = values(str, (r["data"]["source"] for r in runs))
@@ -90,7 +91,7 @@ def scale(runs: list[dict]) -> str:
         data = f"a subset of {images} training images of {sources}"
     else:
         data = f"the full {sources} training set ({images} images, {held} held out)"
-    return f"conv widths {width} of the paper's, {fc}, {epochs} epochs, {data}"
+    return f"conv widths {width} of the paper's, {fc}, {epochs}, {data}"
 
 
 def _relative(path: Path) -> str:
