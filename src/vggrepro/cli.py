@@ -6,7 +6,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import sys
 import tempfile
 from dataclasses import asdict
@@ -16,7 +15,7 @@ import torch
 
 from vggrepro.configs import ALIASES
 from vggrepro.data import DataError, load_cifar10
-from vggrepro.grids import GRIDS, grid_names, run_grid
+from vggrepro.grids import GRIDS, check, grid_names, run_grid
 from vggrepro.initialisation import SCHEMES, warm_start
 from vggrepro.models import build
 from vggrepro.results import TIERS, load_result, save_result
@@ -228,18 +227,10 @@ def _check_device(device: str | None) -> None:
 
 def _check_run(args: argparse.Namespace) -> None:
     """Workers and run names of ``run``."""
-    cores = os.cpu_count() or 1
-    if args.workers > cores:
-        raise UsageError(
-            f"--workers {args.workers} is more than the {cores} cores: processes would compete "
-            "for them and each would run several times slower"
-        )
-    known = {r for g, runs in GRIDS.items() if args.grid in (g, "all") for r in runs}
-    unknown = sorted(set(args.runs or ()) - known)
-    if unknown:
-        raise UsageError(
-            f"grid {args.grid} has no run {unknown[0]!r}; its runs: {', '.join(sorted(known))}"
-        )
+    try:
+        check(args.grid, tuple(args.runs or ()), args.workers)
+    except ValueError as e:
+        raise UsageError(e) from None
 
 
 def _check_warm_start(cfg: TrainConfig) -> None:

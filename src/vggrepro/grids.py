@@ -76,6 +76,25 @@ def _ordered(grid: dict[str, dict]) -> list[str]:
     return sources + [name for name in grid if name not in sources]
 
 
+def check(name: str, runs: tuple[str, ...] | None = None, workers: int = 1) -> None:
+    """Raise ``ValueError`` for an unknown grid or run name, or more workers than cores (their
+    processes would compete for the cores and each run several times slower)."""
+    if name not in grid_names():
+        raise ValueError(f"unknown grid {name!r}; valid: {', '.join(grid_names())}")
+    known = {r for g, named in GRIDS.items() if name in (g, "all") for r in named}
+    unknown = sorted(set(runs or ()) - known)
+    if unknown:
+        raise ValueError(
+            f"grid {name} has no run {unknown[0]!r}; its runs: {', '.join(sorted(known))}"
+        )
+    cores = os.cpu_count() or 1
+    if not 1 <= workers <= cores:
+        raise ValueError(
+            f"workers must be between 1 and the {cores} cores, got {workers}: with more than the "
+            "cores, processes compete for them and each runs several times slower"
+        )
+
+
 def run_grid(
     name: str,
     data: CIFAR10,
@@ -110,15 +129,8 @@ def run_grid(
                 **{**options, "runs": chosen}, **overrides,
             )  # fmt: skip
         return every
-    if name not in GRIDS:
-        raise ValueError(f"unknown grid {name!r}; valid: {', '.join(grid_names())}")
+    check(name, runs, workers)
     grid = GRIDS[name]
-    unknown = sorted(set(runs or ()) - set(grid))
-    if unknown:
-        raise ValueError(f"grid {name} has no run {unknown[0]!r}; its runs: {', '.join(grid)}")
-    cores = os.cpu_count() or 1
-    if not 1 <= workers <= cores:
-        raise ValueError(f"workers must be between 1 and the {cores} cores, got {workers}")
     seeds = seeds or (SMOKE_SEEDS if tier == "smoke" else SEEDS)
     names = [r for r in _ordered(grid) if runs is None or r in runs]
     sources = {o["warm_start"] for o in grid.values() if "warm_start" in o}
