@@ -15,11 +15,21 @@
 # OUT/gpu-window.tar.gz then holds results/ (runs/ and benchmarks/) and the logs, laid out as in
 # the checkout: `tar -xzf gpu-window.tar.gz` in the checkout's root puts them in place.
 #
-# Environment: VGGREPRO_DATA (default .data/cifar10-jpeg.tar.gz), VGGREPRO_GIT_COMMIT (the copy
-# on the device has no .git), GPU_WORKERS (runs trained at once, default 6), PYTHON (default
-# python3), SMOKE=1 (tiny CPU settings: a test of this script, never a result). Wheels in .whl/
-# are installed first when present (jsonschema is not on the GPU machine's image).
+# Environment:
+#   VGGREPRO_DATA        default .data/cifar10-jpeg.tar.gz (an ignored folder, carried along);
+#   VGGREPRO_GIT_COMMIT  required unless SMOKE=1: the device's copy of the tree carries a stale
+#                        .git, so the results record this commit instead;
+#   GPU_WORKERS          runs trained at once, default 6;
+#   PYTHON               default python3;
+#   STEPS                the steps to run, default all: data throughput vgg16-step depth-bn
+#                        depth filters lrn 1x1 init;
+#   SMOKE=1              tiny CPU settings: a test of this script, never a result.
+# Wheels in .whl/ are installed first when present (jsonschema is not on the GPU machine's image).
 set -uo pipefail
+if [ "${SMOKE:-0}" != 1 ] && [ -z "${VGGREPRO_GIT_COMMIT:-}" ]; then
+  echo "error: set VGGREPRO_GIT_COMMIT=\$(git rev-parse HEAD) (the results record it)" >&2
+  exit 2
+fi
 
 out=${1:?usage: benchmarks/gpu_window.sh OUT [BUDGET_S]}
 budget=${2:-480}
@@ -55,6 +65,9 @@ trap pack EXIT
 step() {
   local name=$1
   shift
+  if [[ " ${STEPS:-$name} " != *" $name "* ]]; then
+    return
+  fi
   local left=$((budget - reserve - ($(date +%s) - start)))
   if ((left < 15)); then
     echo "== $name: skipped, no time left"

@@ -60,10 +60,18 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_cifar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CIFAR10]:
-    """The offline CIFAR-10 copy beside the checkout, decoded once per test session."""
+def real_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache folder holding the offline CIFAR-10 copy beside the checkout, decoded once per
+    test session."""
     if not REAL_ARCHIVE.exists():
         pytest.skip(f"the offline CIFAR-10 copy is not at {REAL_ARCHIVE}")
     cache = tmp_path_factory.mktemp("cifar-cache")
-    yield load_cifar10(REAL_ARCHIVE, cache, progress=False)
+    load_cifar10(REAL_ARCHIVE, cache, progress=False)
+    yield cache
     shutil.rmtree(cache)  # 180 MB decoded
+
+
+@pytest.fixture(scope="session")
+def real_cifar(real_cache: Path) -> CIFAR10:
+    """The offline CIFAR-10 copy beside the checkout (from the session's cache)."""
+    return load_cifar10(REAL_ARCHIVE, real_cache, progress=False)

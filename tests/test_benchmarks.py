@@ -1,12 +1,17 @@
-"""Smoke tests of the benchmark scripts: tiny settings on the CPU, run in-process."""
+"""Smoke tests of the benchmark scripts (tiny settings on the CPU, run in-process) and of the
+GPU window script (at smoke size, as a subprocess)."""
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import REAL_ARCHIVE
 
 from vggrepro.configs import VGGSpec
 from vggrepro.cost import totals
@@ -99,3 +104,55 @@ def test_a_busy_machine_is_warned_about(
     assert share == pytest.approx(busy / (busy + idle))
     assert ("warning: the CPU was" in capsys.readouterr().err) is warned
     assert common.cpu_busy(0, stat=tmp_path / "absent") is None
+
+
+def window(out: Path, budget: int, steps: str, cache: Path) -> subprocess.CompletedProcess:
+    """``benchmarks/gpu_window.sh`` at smoke size on the CPU, only ``steps``, into ``out``."""
+    env = {
+        **os.environ,
+        "SMOKE": "1",
+        "STEPS": steps,
+        "GPU_WORKERS": "1",
+        "PYTHON": sys.executable,
+        "VGGREPRO_DATA": str(REAL_ARCHIVE),
+        "VGGREPRO_CACHE": str(cache),
+    }
+    script = BENCHMARKS / "gpu_window.sh"
+    return subprocess.run(
+        ["bash", str(script), str(out), str(budget)],
+        cwd=BENCHMARKS.parent, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def members(archive: Path) -> set[str]:
+    with tarfile.open(archive) as tar:
+        return {m.name for m in tar.getmembers() if m.isfile()}
+
+
+def test_gpu_window_records_its_steps_and_packs_them(real_cache: Path, tmp_path: Path) -> None:
+    done = window(tmp_path, 300, "data lrn", real_cache)
+    assert done.returncode == 0, done.stderr
+    runs = {f"results/smoke/lrn/{r}-s{s}.json" for r in ("vgg11", "vgg11_lrn") for s in (0, 1)}
+    files = members(tmp_path / "gpu-window.tar.gz")
+    assert runs <= files and {"logs/lrn.log", "logs/summary.txt"} <= files
+    assert not any("benchmarks/" in f for f in files)  # steps not asked for do not run
+    assert "== lrn: exit 0" in done.stdout and "packed 4 results files" in done.stdout
+
+
+def test_gpu_window_skips_what_its_budget_leaves_no_time_for(
+    real_cache: Path, tmp_path: Path
+) -> None:
+    done = window(tmp_path, 30, "data lrn", real_cache)  # 20 s are kept for packing
+    assert done.returncode == 0, done.stderr
+    assert "== data: skipped, no time left" in done.stdout and "== lrn: skipped" in done.stdout
+    assert members(tmp_path / "gpu-window.tar.gz") == {"logs/summary.txt"}
+
+
+def test_gpu_window_refuses_to_record_without_the_commit(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("SMOKE", "VGGREPRO_GIT_COMMIT")}
+    done = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_window.sh"), str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "VGGREPRO_GIT_COMMIT" in done.stderr
+    assert not (tmp_path / "gpu-window.tar.gz").exists()

@@ -32,9 +32,12 @@ def device_name(device: torch.device) -> str:
 def git_commit(repo: Path | None = None) -> tuple[str, bool | None]:
     """The checkout's commit and whether its tracked files (outside ``results/``) differ from it.
 
-    Falls back to ``$VGGREPRO_GIT_COMMIT`` (for copies of the tree without ``.git``), and then
-    cannot tell whether the tree differs from it: None.
+    ``$VGGREPRO_GIT_COMMIT``, when set, wins: it names the commit of a copy of the tree whose
+    ``.git`` is missing or stale (the lent GPU machine's copy carried the session's first
+    commit); whether that copy differs from it cannot be told: None.
     """
+    if os.environ.get("VGGREPRO_GIT_COMMIT"):
+        return os.environ["VGGREPRO_GIT_COMMIT"], None
     repo = repo or Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
@@ -50,7 +53,7 @@ def git_commit(repo: Path | None = None) -> tuple[str, bool | None]:
         ).stdout.strip()
         return commit, bool(dirty)
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("VGGREPRO_GIT_COMMIT", "unknown"), None
+        return "unknown", None
 
 
 def now() -> str:
