@@ -44,6 +44,17 @@ def test_gpu_tier_wins_over_cpu_tier_which_wins_over_smoke(tiny_run: dict, tmp_p
     assert record.frame.loc[0, "smoke"] == False  # noqa: E712 (a numpy bool)
 
 
+def test_recorded_tiers_are_every_tier_but_smoke(tiny_run: dict, tmp_path: Path) -> None:
+    save_result(tiny_run, tmp_path / "smoke" / "lrn" / "vgg11-s0.json")
+    assert recorded.recorded_tiers("lrn", tmp_path) == []
+    save_result(tier(tiny_run, "cpu"), tmp_path / "cpu" / "lrn" / "vgg11-s0.json")
+    save_result(tier(tiny_run, "reduced"), tmp_path / "runs" / "lrn" / "vgg11-s0.json")
+    records = recorded.recorded_tiers("lrn", tmp_path)
+    assert [r.tier for r in records] == ["reduced", "cpu"]
+    assert [r.tier_name for r in records] == ["GPU tier", "CPU tier"]
+    assert records[1].source.endswith("cpu/lrn") and len(records[1].runs) == 1
+
+
 def test_a_tier_without_the_required_protocols_is_passed_over(
     tiny_run: dict, tmp_path: Path
 ) -> None:

@@ -114,6 +114,20 @@ def test_depth_effect_measures_a_clear_monotonic_fall() -> None:
     assert (effect["runs"] == 12).all() and (effect["diverged"] == 0).all()
 
 
+def test_depth_by_tier_gives_each_tier_its_own_verdict() -> None:
+    falls = GridRecord("depth", grid({True: [10.0, 9.0, 8.0, 7.0]}), "reduced", "runs/depth")
+    rises = grid({True: [7.0, 8.0, 9.0, 10.0]})
+    for run in rises:
+        run["preset"] = run["config"]["preset"] = "cpu"
+    table = stats.depth_by_tier([falls, GridRecord("depth", rises, "cpu", "cpu/depth")])
+    assert list(table["tier"]) == ["GPU tier", "CPU tier"]
+    assert list(table["change"]) == pytest.approx([-3.0, 3.0])
+    assert table["verdict"][0].startswith("with batch norm, top-1 error falls from vgg11")
+    assert table["verdict"][1].startswith("with batch norm, top-1 error rises from vgg11")
+    assert (table["runs"] == 12).all() and table["batch_norm"].all()
+    assert "conv widths 1/2" in table["scale"][0]
+
+
 def test_depth_effect_keeps_diverged_runs_out_of_the_means_but_counts_them() -> None:
     runs = grid({False: [10.0, 9.0, 8.0, 7.0]})
     runs = [r for r in runs if r["run_id"] != "depth/vgg19-s2"]

@@ -64,12 +64,17 @@ class GridRecord:
         return scale(self.runs)
 
     @property
+    def tier_name(self) -> str:
+        """'GPU tier', 'CPU tier' or 'CPU smoke runs'."""
+        return TIER_NAMES[self.tier]
+
+    @property
     def label(self) -> str:
         """The tier and scale, for captions: 'CPU tier (CPU scale: conv widths 1/4, ...)'."""
         if self.smoke:
             return "CPU smoke runs (not the reproduction)"
         where = "CPU" if self.tier == "cpu" else "GPU"
-        return f"{TIER_NAMES[self.tier]} ({where} scale: {self.scale})"
+        return f"{self.tier_name} ({where} scale: {self.scale})"
 
 
 def scale(runs: list[dict]) -> str:
@@ -138,6 +143,16 @@ def load_grid(grid: str, results: Path = RESULTS, require: tuple[str, ...] = ())
         tier="smoke", progress=False,
     )  # fmt: skip
     return GridRecord(grid, runs, "smoke", _relative(out / grid))
+
+
+def recorded_tiers(grid: str, results: Path = RESULTS) -> list[GridRecord]:
+    """``grid`` at every tier where it is recorded, GPU tier first; smoke runs never count."""
+    records = []
+    for tier, folder in TIERS.items():
+        runs = load_tier(results / folder / grid, tier) if tier != "smoke" else []
+        if runs:
+            records.append(GridRecord(grid, runs, tier, _relative(results / folder / grid)))
+    return records
 
 
 def status(grids: list[str], results: Path = RESULTS) -> str:

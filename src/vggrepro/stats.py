@@ -83,6 +83,13 @@ PAPER_RECIPE: dict[str, PaperSetting] = {
         "Table 3's S = 256 nets, compared here, had none; others jitter S in [256; 512]",
     ),
     "colour": PaperSetting("RGB colour shift", "yes (AlexNet's)", "not implemented"),
+    "stall": PaperSetting(
+        "stopping a run stuck at chance",
+        "none",
+        "a net whose training accuracy stays at chance for that long has answered whether it "
+        "trains, and the rest of a short budget would be spent for nothing; a run that trains "
+        "is never stopped by it",
+    ),
     "precision": PaperSetting(
         "arithmetic of the training steps",
         "fp32",
@@ -141,6 +148,9 @@ def _ours(cfg: TrainConfig) -> dict[str, Any]:
         "flip": cfg.flip,
         "jitter": "none" if cfg.jitter is None else f"S in [{cfg.jitter[0]}; {cfg.jitter[1]}]",
         "colour": "no",
+        "stall": f"after {cfg.stall_epochs} epochs in a row at chance"
+        if cfg.stall_epochs
+        else "none",
         "precision": "bf16 autocast on a GPU; "
         + ("bf16 autocast on the CPU too" if cfg.cpu_bf16 else "fp32 on the CPU"),
     }
@@ -378,7 +388,8 @@ def depth_effect(
     freedom (the same rule as every other comparison in the book); ``clear`` when
     |t| > t_crit; ``monotonic`` when every step to a deeper net lowers the mean error; the step
     changes as ``"a→b"`` columns; the last step's change and t (saturation); ``runs``,
-    ``diverged``, and ``missing`` (architectures without a completed run).
+    ``diverged``, ``stalled`` (stopped at chance, tested but not in the means), and ``missing``
+    (architectures without a completed run).
     """
     column = f"{protocol}/{metric}"
     rows = []
@@ -417,6 +428,7 @@ def depth_effect(
             "last_t": last_t,
             "runs": len(group),
             "diverged": int((group["status"] == "diverged").sum()),
+            "stalled": int((group["status"] == "stalled").sum()),
             "missing": ", ".join(a for a in archs if stats.at[a, "count"] == 0),
         }
         rows.append(row)
@@ -427,6 +439,8 @@ def _setting_verdict(row: pd.Series) -> str:
     """The verdict for one batch-norm setting (a row of ``depth_effect``)."""
     name = "with batch norm" if row["batch_norm"] else "without batch norm"
     diverged = f"; {row['diverged']} of {row['runs']} runs diverged" if row["diverged"] else ""
+    if row.get("stalled", 0):
+        diverged += f"; {row['stalled']} of {row['runs']} runs stalled at chance and were stopped"
     if row["missing"]:
         return f"{name}: not testable, no completed run of {row['missing']}{diverged}"
     if row["shallow"] == row["deep"]:
@@ -477,6 +491,28 @@ def depth_verdict(
         if bn not in set(effect["batch_norm"])
     ]
     return " ".join(c[0].upper() + c[1:] + "." for c in clauses)
+
+
+def depth_by_tier(records: Iterable[GridRecord], protocol: str = "centre") -> pd.DataFrame:
+    """The depth effect at each tier the grid is recorded at, one row per tier and batch-norm
+    setting, with its verdict: does the answer change with the scale of the runs?"""
+    rows = [
+        {
+            "tier": record.tier_name,
+            "scale": record.scale,
+            "batch_norm": bool(row["batch_norm"]),
+            "runs": int(row["runs"]),
+            "shallow_error": row["shallow_error"],
+            "deep_error": row["deep_error"],
+            "change": row["change"],
+            "t": row["t"],
+            "t_crit": row["t_crit"],
+            "verdict": _setting_verdict(row),
+        }
+        for record in records
+        for _, row in depth_effect(record.frame, protocol).iterrows()
+    ]
+    return pd.DataFrame(rows)
 
 
 # --- comparing mean errors over seeds: Student's t ----------------------------------------
