@@ -213,6 +213,29 @@ def test_init_table_and_verdict() -> None:
     assert ab.init_verdict(table, smoke=True) == stats.SMOKE_VERDICT
 
 
+def test_a_stalled_run_is_named_and_counted_as_stuck() -> None:
+    rows = init_frame([89.9, 89.9], [30.0, 32.0])
+    rows.loc[0, ["status", "epochs_run"]] = ["stalled", 5]
+    o = ab.init_outcomes(rows, n_test=10_000)
+    assert o["outcome"].iloc[0] == "stalled: stopped at chance after 5 epochs"
+    table = ab.init_table(o).set_index("run")
+    assert (table.at["vgg19_paper", "stuck"], table.at["vgg19_paper", "trained"]) == (2, 0)
+
+
+def test_init_verdict_says_when_the_warm_start_had_no_trained_source() -> None:
+    rows = init_frame([89.9, 89.9], [89.9, 89.9])
+    rows.loc[rows["run_id"].str.startswith("init/vgg19_warm"), "centre/top1"] = 89.9
+    source = [run_row("vgg11", s, 89.9, init="paper") | {"run_id": f"init/vgg11_paper-s{s}"}
+              for s in (0, 1)]  # fmt: skip
+    table = ab.init_table(ab.init_outcomes(pd.concat([rows, pd.DataFrame(source)]), 10_000))
+    verdict = ab.init_verdict(table, smoke=False)
+    assert "Neither Glorot's init nor the warm start fixes it here." in verdict
+    assert verdict.endswith("vgg11_paper, which itself does not train from the paper's init "
+                            "here, so it had nothing trained to pass on.")  # fmt: skip
+    trained_source = table.assign(trained=table["trained"].where(table["run"] != "vgg11_paper", 2))
+    assert "nothing trained to pass on" not in ab.init_verdict(trained_source, smoke=False)
+
+
 def test_init_verdict_when_the_papers_init_trains() -> None:
     table = ab.init_table(ab.init_outcomes(init_frame([30.0, 31.0], [30.0, 32.0]), n_test=10_000))
     assert ab.init_verdict(table, smoke=False).endswith("needs no fix at this scale.")

@@ -111,6 +111,28 @@ def test_a_run_recorded_before_an_option_existed_is_not_trained_again(
         grids.run_grid("lrn", tiny, runs=("vgg11",), **kwargs)
 
 
+def test_a_stall_rule_added_later_keeps_only_the_runs_it_would_not_have_changed(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,), "epochs": 3}
+    kwargs = {"out": tmp_path / "r", "checkpoints": tmp_path / "ck", **options, **TINY}
+    grids.run_grid("lrn", tiny, runs=("vgg11",), **kwargs)
+    path = tmp_path / "r" / "lrn" / "vgg11-s0.json"
+    old = load_result(path)
+    del old["config"]["stall_epochs"]  # recorded before the rule existed: it never stopped
+    for h, acc in zip(old["history"], (0.5, 0.1, 0.5), strict=True):
+        h["train_acc"] = acc  # never two epochs in a row at chance
+    save_result(old, path)
+    monkeypatch.setattr(grids, "train", lambda *a, **k: pytest.fail("trained again"))
+    (again,) = grids.run_grid("lrn", tiny, runs=("vgg11",), stall_epochs=2, **kwargs)
+    assert again == old
+    # Two epochs at chance: under the rule this run would have stopped, so it is another run.
+    old["history"][2]["train_acc"] = 0.1
+    save_result(old, path)
+    with pytest.raises(pytest.fail.Exception, match="trained again"):
+        grids.run_grid("lrn", tiny, runs=("vgg11",), stall_epochs=2, **kwargs)
+
+
 @pytest.mark.slow
 def test_workers_train_runs_in_processes_of_their_own(tiny: CIFAR10, tmp_path: Path) -> None:
     options = {"seeds": (0, 1), "tier": "smoke", "progress": False, "eval_scales": (32,)}

@@ -13,9 +13,19 @@ import pytest
 import torch
 from conftest import TINY
 
+from vggrepro import train as train_module
 from vggrepro.data import CIFAR10
 from vggrepro.results import load_result, load_runs, validate
-from vggrepro.train import PRESETS, TrainConfig, load_model, preset, save_model, train
+from vggrepro.train import (
+    PRESETS,
+    STALL_MARGIN,
+    TrainConfig,
+    load_model,
+    preset,
+    save_model,
+    stalled,
+    train,
+)
 
 
 def strip_times(result: dict) -> dict:
@@ -63,6 +73,31 @@ def test_divergence_stops_the_run_and_says_so(tiny: CIFAR10, tmp_path: Path) -> 
     validate(load_result(tmp_path / "boom.json"))
 
 
+def test_stalled_needs_the_whole_stretch_at_chance() -> None:
+    at = [{"train_acc": 0.1 + STALL_MARGIN}] * 3
+    assert stalled(at, 3, 10) and not stalled(at, 4, 10) and not stalled(at, None, 10)
+    assert not stalled([*at[:2], {"train_acc": 0.1 + 2 * STALL_MARGIN}], 3, 10)
+    assert stalled([{"train_acc": 0.9}, *at], 3, 10)  # the last epochs count
+
+
+@pytest.mark.parametrize("margin, status, epochs", [(1.0, "stalled", 2), (-1.0, "completed", 4)])
+def test_a_run_at_chance_stops_as_stalled_and_is_still_tested(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, margin, status, epochs
+) -> None:
+    monkeypatch.setattr(train_module, "STALL_MARGIN", margin)  # 1.0: every accuracy is "chance"
+    cfg = preset("smoke", epochs=4, stall_epochs=2, **TINY)
+    model = tmp_path / "net.pt"
+    result = train(cfg, tiny, run_id="s", out=tmp_path / "s.json", model_path=model, progress=False)
+    assert result["status"] == status and len(result["history"]) == epochs
+    assert "centre" in result["test"] and result["model_sha256"] and model.exists()
+    validate(load_result(tmp_path / "s.json"))
+
+
+def test_a_bad_stall_rule_is_refused() -> None:
+    with pytest.raises(ValueError, match="stall_epochs must be None or at least 1"):
+        preset("smoke", stall_epochs=0)
+
+
 def test_learning_rate_drops_by_ten_on_a_plateau(tiny: CIFAR10) -> None:
     # With a learning rate of 1e-9 validation accuracy never improves after epoch 1; with
     # patience 0 every later epoch divides the rate by 10, at most max_drops times.
@@ -102,6 +137,7 @@ def test_cpu_preset_keeps_the_papers_optimiser_and_drops_within_its_budget() -> 
     assert cfg.schedule == "step" and cfg.planned_drops() == 2
     assert all(e < cfg.epochs for e in cfg.drop_epochs())
     assert cfg.eval_scales == () and cfg.n_train is None  # the full training split
+    assert cfg.stall_epochs is not None and cfg.stall_epochs < cfg.epochs // 2
 
 
 def test_cpu_bf16_trains_in_bf16_autocast(tiny: CIFAR10) -> None:

@@ -43,7 +43,8 @@ def init_outcomes(
     """One row per run: did it train?
 
     A run trained if it completed and its centre top-1 error is below chance by more than
-    ``chance_margin(n_test, z)``; otherwise it diverged (with the epoch) or stuck near chance.
+    ``chance_margin(n_test, z)``; otherwise it diverged (with the epoch), stalled (stopped at
+    chance by its stall rule) or stuck near chance.
     """
     margin = chance_margin(n_test, z, chance)
     rows = []
@@ -51,6 +52,8 @@ def init_outcomes(
         err = r.get("centre/top1", math.nan)
         if r["status"] == "diverged":
             outcome, trained = f"diverged in epoch {int(r['diverged_epoch'])}", False
+        elif r["status"] == "stalled":
+            outcome, trained = f"stalled: stopped at chance after {r['epochs_run']} epochs", False
         elif not math.isnan(err) and err < chance - margin:
             outcome, trained = "trained", True
         else:
@@ -89,7 +92,9 @@ def init_table(outcomes: pd.DataFrame) -> pd.DataFrame:
                 "seeds": len(g),
                 "trained": int(g["trained"].sum()),
                 "diverged": int((g["status"] == "diverged").sum()),
-                "stuck": int((g["outcome"] == "stuck near chance").sum()),
+                "stuck": int(
+                    ((g["outcome"] == "stuck near chance") | (g["status"] == "stalled")).sum()
+                ),
                 "diverged in epochs": ", ".join(map(str, epochs)) or "–",
                 "best val acc mean": float(g["best_val_acc"].mean()),
                 "centre top-1 (trained) mean": float(trained["centre/top1"].mean())
@@ -122,6 +127,10 @@ INIT_RUNS = {
 }
 
 
+WARM_SOURCE = "vgg11_paper"
+"""The 11-layer net the warm start copies from (``grids.GRIDS["init"]``)."""
+
+
 def init_verdict(table: pd.DataFrame, smoke: bool) -> str:
     """Does the paper's init train a 19-layer net without batch norm; do Glorot or the warm
     start fix it?"""
@@ -133,9 +142,19 @@ def init_verdict(table: pd.DataFrame, smoke: bool) -> str:
     if states["vgg19_paper"] == "trains":
         return text + " The paper's init needs no fix at this scale."
     fixes = [INIT_RUNS[r] for r in ("vgg19_glorot", "vgg19_warm") if states[r] == "trains"]
-    if fixes:
-        return text + f" Fixed by {' and '.join(fixes)}."
-    return text + " Neither Glorot's init nor the warm start fixes it here."
+    text += (
+        f" Fixed by {' and '.join(fixes)}."
+        if fixes
+        else (" Neither Glorot's init nor the warm start fixes it here.")
+    )
+    if states["vgg19_warm"] != "trains" and WARM_SOURCE in set(table["run"]):
+        source = trains(table, WARM_SOURCE)
+        if source != "trains":
+            text += (
+                f" The warm start copies its layers from {WARM_SOURCE}, which itself "
+                f"{source} from the paper's init here, so it had nothing trained to pass on."
+            )
+    return text
 
 
 def recipe_differences(

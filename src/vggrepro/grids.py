@@ -24,7 +24,7 @@ from tqdm import tqdm
 from vggrepro.configs import resolve, weight_layers
 from vggrepro.data import CIFAR10
 from vggrepro.results import ResultError, load_result, save_result
-from vggrepro.train import TrainConfig, preset, train
+from vggrepro.train import TrainConfig, preset, stalled, train
 
 DEPTHS = ("vgg11", "vgg13", "vgg16", "vgg19")
 
@@ -224,11 +224,20 @@ def _worker_train(job: Job, device: str | None, progress: bool) -> dict:
 
 
 def _same(result: dict, cfg: TrainConfig, data: CIFAR10) -> bool:
-    """Whether ``result`` was made with ``cfg`` on ``data`` (wherever its warm-start net lay)."""
-    return (
-        _comparable(result["config"]) == _comparable(_jsonable(asdict(cfg)))
-        and result["data"]["checksum"] == data.checksum
-    )
+    """Whether ``result`` was made with ``cfg`` on ``data`` (wherever its warm-start net lay).
+
+    A run recorded under another stall rule still counts when ``cfg``'s rule would not have
+    changed it: it did not stop as stalled, and it never spent ``cfg.stall_epochs`` epochs in
+    a row at chance (a rule that never fires leaves a run as it was).
+    """
+    recorded, wanted = _comparable(result["config"]), _comparable(_jsonable(asdict(cfg)))
+    if recorded.pop("stall_epochs") != wanted.pop("stall_epochs"):
+        history, classes = result["history"], len(data.classes)
+        if result["status"] == "stalled" or any(
+            stalled(history[:end], cfg.stall_epochs, classes) for end in range(len(history) + 1)
+        ):
+            return False
+    return recorded == wanted and result["data"]["checksum"] == data.checksum
 
 
 def _existing(path: Path, cfg: TrainConfig, data: CIFAR10) -> dict | None:

@@ -23,7 +23,7 @@ TIERS: dict[str, str] = {"reduced": "runs", "cpu": "cpu", "smoke": "smoke"}
 """Each training preset's folder under ``results/``, in the order the book prefers them: the
 GPU reproduction, then the CPU tier, then the CPU smoke runs (pipeline checks, never results)."""
 
-STATUSES = ("completed", "diverged")
+STATUSES = ("completed", "diverged", "stalled")
 CONFIG_FIELDS = ("arch", "batch_norm", "init", "width", "fc_width", "epochs", "batch_size", "lr")
 
 _TIME = {
@@ -116,8 +116,8 @@ def validate(result: Any, where: str = "result") -> dict:
         raise ResultError(f"{where}{field}: {error.message}")
     if (result["status"] == "diverged") != (result["diverged_epoch"] is not None):
         raise ResultError(f"{where}: diverged_epoch must be set exactly when status is 'diverged'")
-    if result["status"] == "completed" and not result["test"]:
-        raise ResultError(f"{where}: a completed run must have test metrics")
+    if result["status"] != "diverged" and not result["test"]:
+        raise ResultError(f"{where}: a {result['status']} run must have test metrics")
     return result
 
 

@@ -38,6 +38,18 @@ DIVERGED_LOSS = 100.0
 """A mean training loss above this (or not finite) stops the run as diverged."""
 
 
+STALL_MARGIN = 0.01
+"""Training accuracy at most this far above chance (1 / classes) counts as "at chance"."""
+
+
+def stalled(history: list[dict], epochs: int | None, classes: int) -> bool:
+    """Whether the last ``epochs`` epochs of ``history`` all trained at chance accuracy."""
+    recent = history[-epochs:] if epochs else []
+    return len(recent) == epochs and all(
+        h["train_acc"] <= 1 / classes + STALL_MARGIN for h in recent
+    )
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines one training run; recorded verbatim in its results file."""
@@ -73,6 +85,10 @@ class TrainConfig:
     eval_scales: tuple[int, ...] = (32, 64, 96)
     eval_batch_size: int = 1000
     seed: int = 0
+    # Stop as "stalled" once training accuracy has stayed at chance (within ``STALL_MARGIN``)
+    # for this many epochs in a row: the run has answered "does it train?" and the rest of its
+    # budget would be spent for nothing. None: never stop early.
+    stall_epochs: int | None = None
     compile: bool = False
     # Training steps in bf16 autocast on the CPU as well (always on CUDA): much faster where
     # the CPU has AMX or AVX-512 bf16 units, slower where it must emulate them.
@@ -85,6 +101,8 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
         if (self.schedule == "step") != bool(self.milestones):
             raise ValueError("milestones are given exactly when the schedule is 'step'")
+        if self.stall_epochs is not None and self.stall_epochs < 1:
+            raise ValueError(f"stall_epochs must be None or at least 1, got {self.stall_epochs}")
         if list(self.milestones) != sorted(set(self.milestones)) or not all(
             0 < m < 1 for m in self.milestones
         ):
@@ -126,7 +144,9 @@ PRESETS: dict[str, dict] = {
     # 1 x 1), conv widths halved (32..256 channels) and an FC head of 512, so that a VGG-19
     # costs about a quarter of its full-width FLOPs at this size and the depth grid fits a
     # few minutes of one H100.
-    "reduced": {},
+    # Like every training tier, it stops a run whose training accuracy stays at chance for 5
+    # epochs in a row (``TrainConfig.stall_epochs``).
+    "reduced": {"stall_epochs": 5},
     # The CPU tier: what two CPU cores train on the full training set in about an hour and a
     # half for the four batch-norm depths and three seeds, chosen by measurement (the training
     # chapter and benchmarks/cpu_tier.py): conv widths a quarter of the paper's (16..128
@@ -144,6 +164,7 @@ PRESETS: dict[str, dict] = {
         "milestones": (0.6, 0.85),
         "eval_scales": (),
         "cpu_bf16": True,
+        "stall_epochs": 5,
     },
     # CPU smoke test: a few hundred images, one epoch, tiny widths. Never a result to cite.
     "smoke": {
@@ -348,6 +369,9 @@ def train(
         unit="step", leave=False, position=position,
     )  # fmt: skip
     for epoch in range(start_epoch, cfg.epochs):
+        if stalled(history, cfg.stall_epochs, len(data.classes)):
+            status = "stalled"
+            break
         tick = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
@@ -413,8 +437,9 @@ def train(
             )
     bar.close()
 
-    test = evaluate(model, test_batches, cfg.eval_scales) if status == "completed" else {}
-    if model_path is not None and status == "completed":
+    trained = status != "diverged"  # a stalled net is tested and kept: its failure is a result
+    test = evaluate(model, test_batches, cfg.eval_scales) if trained else {}
+    if model_path is not None and trained:
         save_model(model, model_path)
     images = split.sizes["n_train"] // cfg.batch_size * cfg.batch_size * len(history)
     result = {
@@ -437,7 +462,7 @@ def train(
         "finished": now(),
         "provenance": provenance(device),
         "data": {"source": data.source, "checksum": data.checksum, **split.sizes},
-        "model_sha256": weights_digest(model) if status == "completed" else None,
+        "model_sha256": weights_digest(model) if trained else None,
     }
     if out is not None:
         save_result(result, out)
