@@ -45,6 +45,9 @@ FLAGS = [
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
     "--mute-audio",
+    # Offline: every host name but the local server's fails to resolve, so a page that needs a
+    # CDN (MathJax, fonts) shows what a reader without a network would see.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 # What myst-nb renders for a failing cell (div.output.traceback, lexer ipythontb), older and
 # nbsphinx spellings, and docutils/Sphinx error nodes (system messages, broken references).
@@ -82,6 +85,24 @@ INSPECT_JS = """
       (el) => el.tagName.toLowerCase() + '.' + el.className + ': ' +
         el.innerText.trim().slice(0, 300)),
     text: document.body ? document.body.innerText : '',
+  };
+})()
+"""
+
+
+MATHS_JS = """
+(async () => {
+  const maths = Array.from(document.querySelectorAll('.math'));
+  const mj = window.MathJax;
+  if (maths.length && mj && mj.startup && mj.startup.promise) {
+    await Promise.race([mj.startup.promise, new Promise((ok) => setTimeout(ok, 20000))]);
+  }
+  const prose = document.body.cloneNode(true);
+  prose.querySelectorAll('pre, code, script, style, mjx-container').forEach((el) => el.remove());
+  return {
+    maths: maths.length,
+    rendered: maths.filter((el) => el.querySelector('mjx-container')).length,
+    raw: ['\\(', '\\[', '$$'].filter((tex) => prose.textContent.includes(tex)),
   };
 })()
 """
@@ -309,3 +330,15 @@ def test_page_renders(page: str, site: str, browser: Chromium) -> None:
     problems += [f"page text shows {text!r}" for text in ERROR_TEXTS if text in found["text"]]
     if problems:
         pytest.fail(f"{url} ({found['title']}):\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[Path(p).name for p in PAGES])
+def test_maths_render_offline(page: str, site: str, browser: Chromium) -> None:
+    """Every formula is typeset by MathJax served from the book itself: no raw TeX shows."""
+    target, session = browser.open(site + page + ".html")
+    try:
+        found = browser.evaluate(MATHS_JS, session)
+    finally:
+        browser.send("Target.closeTarget", {"targetId": target})
+    assert found["rendered"] == found["maths"], f"{found['maths'] - found['rendered']} formulas raw"
+    assert not found["raw"], f"raw TeX delimiters in the text: {found['raw']}"
