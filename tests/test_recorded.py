@@ -39,7 +39,7 @@ def test_gpu_tier_wins_over_cpu_tier_which_wins_over_smoke(tiny_run: dict, tmp_p
 
     save_result(tier(tiny_run, "reduced"), tmp_path / "runs" / "lrn" / "vgg11-s0.json")
     record = recorded.load_grid("lrn", tmp_path)
-    assert record.tier == "reduced" and recorded.tier_note(record) == ""
+    assert record.tier == "reduced" and recorded.tier_note(record).startswith(":::{note}\n**GPU")
     assert record.label.startswith("GPU tier (GPU scale:")
     assert record.frame.loc[0, "smoke"] == False  # noqa: E712 (a numpy bool)
 

@@ -185,7 +185,7 @@ def export_table(frame: pd.DataFrame, name: str, record: GridRecord | None = Non
 
 def tier_note(record: GridRecord) -> str:
     """A MyST box saying where a chapter's runs came from: a warning for smoke runs, a note
-    for the CPU tier, nothing for the GPU tier."""
+    for the CPU tier and for the GPU tier."""
     if record.smoke:
         return (
             ":::{warning}\n"
@@ -205,7 +205,11 @@ def tier_note(record: GridRecord) -> str:
             "They are real results at that scale, not the paper's full size; runs on a GPU "
             "(`results/runs/`) replace them when recorded.\n:::"
         )
-    return ""
+    return (
+        ":::{note}\n"
+        f"**GPU tier.** These {len(record.runs)} runs of the `{record.grid}` grid were trained "
+        f"on {'; '.join(record.devices)}, at GPU scale: {record.scale}.\n:::"
+    )
 
 
 def all_runs(results: Path = RESULTS) -> list[dict]:
