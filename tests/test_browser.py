@@ -90,7 +90,7 @@ INSPECT_JS = """
 """
 
 
-MATHS_JS = """
+MATHS_JS = r"""
 (async () => {
   const maths = Array.from(document.querySelectorAll('.math'));
   const mj = window.MathJax;
