@@ -91,14 +91,20 @@ def test_runs_limits_the_grid_and_unknown_runs_are_named(tiny: CIFAR10, tmp_path
         grids.run_grid("depth", tiny, out=tmp_path, checkpoints=tmp_path, workers=too_many)
 
 
+def recorded_vgg11(tiny: CIFAR10, tmp_path: Path, epochs: int) -> tuple[dict, Path, dict]:
+    """The lrn grid's vgg11 (seed 0) recorded at smoke size: the grid options, its results file
+    and what that file holds."""
+    options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,)}
+    kwargs = {"out": tmp_path / "r", "checkpoints": tmp_path / "ck", **options, **TINY}
+    grids.run_grid("lrn", tiny, runs=("vgg11",), epochs=epochs, **kwargs)
+    path = tmp_path / "r" / "lrn" / "vgg11-s0.json"
+    return {**kwargs, "epochs": epochs}, path, load_result(path)
+
+
 def test_a_run_recorded_before_an_option_existed_is_not_trained_again(
     tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,), "epochs": 1}
-    kwargs = {"out": tmp_path / "r", "checkpoints": tmp_path / "ck", **options, **TINY}
-    grids.run_grid("lrn", tiny, runs=("vgg11",), **kwargs)
-    path = tmp_path / "r" / "lrn" / "vgg11-s0.json"
-    old = load_result(path)
+    kwargs, path, old = recorded_vgg11(tiny, tmp_path, epochs=1)
     del old["config"]["schedule"], old["config"]["milestones"]  # as recorded before them
     save_result(old, path)
     monkeypatch.setattr(grids, "train", lambda *a, **k: pytest.fail("trained again"))
@@ -114,11 +120,7 @@ def test_a_run_recorded_before_an_option_existed_is_not_trained_again(
 def test_a_stall_rule_added_later_keeps_only_the_runs_it_would_not_have_changed(
     tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,), "epochs": 3}
-    kwargs = {"out": tmp_path / "r", "checkpoints": tmp_path / "ck", **options, **TINY}
-    grids.run_grid("lrn", tiny, runs=("vgg11",), **kwargs)
-    path = tmp_path / "r" / "lrn" / "vgg11-s0.json"
-    old = load_result(path)
+    kwargs, path, old = recorded_vgg11(tiny, tmp_path, epochs=3)
     del old["config"]["stall_epochs"]  # recorded before the rule existed: it never stopped
     for h, acc in zip(old["history"], (0.5, 0.1, 0.5), strict=True):
         h["train_acc"] = acc  # never two epochs in a row at chance

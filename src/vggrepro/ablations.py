@@ -142,11 +142,10 @@ def init_verdict(table: pd.DataFrame, smoke: bool) -> str:
     if states["vgg19_paper"] == "trains":
         return text + " The paper's init needs no fix at this scale."
     fixes = [INIT_RUNS[r] for r in ("vgg19_glorot", "vgg19_warm") if states[r] == "trains"]
-    text += (
-        f" Fixed by {' and '.join(fixes)}."
-        if fixes
-        else (" Neither Glorot's init nor the warm start fixes it here.")
-    )
+    if fixes:
+        text += f" Fixed by {' and '.join(fixes)}."
+    else:
+        text += " Neither Glorot's init nor the warm start fixes it here."
     if states["vgg19_warm"] != "trains" and WARM_SOURCE in set(table["run"]):
         source = trains(table, WARM_SOURCE)
         if source != "trains":
