@@ -17,6 +17,7 @@ from vggrepro import train as train_module
 from vggrepro.data import CIFAR10
 from vggrepro.results import load_result, load_runs, validate
 from vggrepro.train import (
+    PLAIN_LR,
     PRESETS,
     STALL_MARGIN,
     TrainConfig,
@@ -138,6 +139,13 @@ def test_cpu_preset_keeps_the_papers_optimiser_and_drops_within_its_budget() -> 
     assert all(e < cfg.epochs for e in cfg.drop_epochs())
     assert cfg.eval_scales == () and cfg.n_train is None  # the full training split
     assert cfg.stall_epochs is not None and cfg.stall_epochs < cfg.epochs // 2
+
+
+def test_plain_nets_take_the_papers_rate_at_the_cpu_tier_unless_told() -> None:
+    assert preset("cpu", batch_norm=True).lr == PRESETS["cpu"]["lr"] == 0.05
+    assert preset("cpu").lr == preset("cpu", batch_norm=False).lr == PLAIN_LR["cpu"] == 0.01
+    assert preset("cpu", lr=0.05).lr == 0.05  # an explicit rate wins
+    assert preset("reduced").lr == preset("reduced", batch_norm=True).lr  # no plain rate there
 
 
 def test_cpu_bf16_trains_in_bf16_autocast(tiny: CIFAR10) -> None:
