@@ -308,3 +308,16 @@ def test_real_runs_flow_through_every_function(real_runs: list[dict]) -> None:
     h = ab.history_frame(real_runs)
     assert len(h) == sum(len(r["history"]) for r in real_runs)
     assert h["val_acc"].between(0, 1).all()
+
+
+def test_protocol_gains_are_judged_against_the_spread_of_per_run_gains() -> None:
+    f = protocol_frame()
+    f.loc[:2, "flip/top1"] = f.loc[:2, "centre/top1"] + [-1.0, 1.0, -0.5]  # a gain of noise
+    f.loc[3, "flip/top1"] = None
+    g = ab.protocol_gains(f, by=("arch",)).set_index("protocol")
+    assert "centre" not in g.index and (g["runs"] == 3).all()
+    assert g.loc["dense multi-scale", "gain mean (points)"] == pytest.approx(2.5)
+    assert g.loc["dense multi-scale", "gain std (points)"] == pytest.approx(0.1)
+    assert g.loc["dense multi-scale", "beats the centre view"].startswith("supported")
+    assert g.loc["flip", "gain mean (points)"] == pytest.approx(1 / 6)
+    assert g.loc["flip", "beats the centre view"].startswith("inconclusive")

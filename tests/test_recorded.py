@@ -158,3 +158,16 @@ def test_benchmark_outputs_are_tabulated(tmp_path: Path) -> None:
     assert table.loc["b.json", "images/s"] == 2.0
     assert table.loc["c.json", "images/s"] == 150.0 and table.loc["c.json", "ratio"] == 1.5
     assert table.loc["c.json", "against"].startswith("old CPU path")
+
+
+def test_a_retest_counts_towards_the_protocols_and_scales_a_grid_was_tested_with() -> None:
+    def run(status: str, test: dict, **extra) -> dict:
+        return {"status": status, "test": test, "config": {"eval_scales": []}, **extra}
+
+    both = {"centre": {}, "flip": {}}
+    every = both | {p: {} for p in recorded.PROTOCOLS}
+    retested = run("completed", every, retest={"scales": [32, 64]})
+    record = recorded.GridRecord("depth", [retested, run("diverged", {})], "cpu", "x")
+    assert record.tested_with(recorded.PROTOCOLS) and record.test_scales == [32, 64]
+    record = recorded.GridRecord("depth", [retested, run("completed", both)], "cpu", "x")
+    assert not record.tested_with(recorded.PROTOCOLS) and record.test_scales == [32, 64]

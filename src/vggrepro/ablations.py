@@ -264,6 +264,32 @@ def protocol_table(
     return pd.DataFrame(rows)
 
 
+def protocol_gains(
+    frame: pd.DataFrame, by: tuple[str, ...] = ("arch", "batch_norm")
+) -> pd.DataFrame:
+    """Per configuration and protocol: the gain over the centre view (centre top-1 error minus
+    the protocol's, run by run; positive helps), its spread over seeds, and the paired t-test's
+    verdict on "the protocol beats the centre view" (supported only beyond the seed spread)."""
+    rows = []
+    for key, g in frame.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for p in protocols(frame):
+            if p == "centre":
+                continue
+            c = paired(g, "centre", p)
+            rows.append(
+                {
+                    **dict(zip(by, key, strict=True)),
+                    "protocol": p,
+                    "runs": c.n_a,
+                    "gain mean (points)": -c.diff,
+                    "gain std (points)": c.noise,
+                    "beats the centre view": claim_verdict(c, "lower"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def single_scale(frame: pd.DataFrame, train_size: int = 32) -> str:
     """The single-scale dense protocol at the training size, with flips (as multi-scale uses)."""
     name = f"dense@{train_size}+flip"

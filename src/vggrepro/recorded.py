@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -62,6 +62,19 @@ class GridRecord:
         """The scale the runs were trained at, e.g. 'conv widths 1/4, FC-256, 15 epochs, full
         CIFAR-10' (the values of every run, where runs differ)."""
         return scale(self.runs)
+
+    def tested_with(self, protocols: tuple[str, ...]) -> bool:
+        """Whether every completed run was tested with each of ``protocols``."""
+        done = [r for r in self.runs if r["status"] == "completed"]
+        return all(set(protocols) <= set(r["test"]) for r in done)
+
+    @property
+    def test_scales(self) -> list[int]:
+        """The dense test scales the runs were tested at, in training or in a later retest."""
+        scales: set[int] = set()
+        for r in self.runs:
+            scales |= set(r["config"]["eval_scales"]) | set(r.get("retest", {}).get("scales", ()))
+        return sorted(scales)
 
     @property
     def tier_name(self) -> str:
@@ -130,10 +143,9 @@ def load_grid(grid: str, results: Path = RESULTS, require: tuple[str, ...] = ())
     else smoke runs trained now. With ``require``, a tier counts only if every completed run
     was tested with each of those protocols."""
     for tier, folder in TIERS.items():
-        runs = load_tier(results / folder / grid, tier)
-        done = [r for r in runs if r["status"] == "completed"]
-        if runs and all(set(require) <= set(r["test"]) for r in done):
-            return GridRecord(grid, runs, tier, _relative(results / folder / grid))
+        record = GridRecord(grid, load_tier(results / folder / grid, tier), tier, "")
+        if record.runs and record.tested_with(require):
+            return replace(record, source=_relative(results / folder / grid))
     from vggrepro.data import load_cifar10
     from vggrepro.grids import run_grid
 

@@ -98,6 +98,18 @@ SCHEMA: dict[str, Any] = _record(
 )
 """The results file, as a JSON Schema (draft 2020-12): every required field, its type and its
 range. A JSON boolean is never a number here, as JSON Schema defines."""
+SCHEMA["properties"]["retest"] = _record(
+    {
+        "scales": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        "protocols": {"type": "array", "items": {"type": "string"}},
+        "centre_top1_error_again": _PERCENT,
+        "started": _TIME,
+        "finished": _TIME,
+        "wall_time_s": _SECONDS,
+        "provenance": SCHEMA["properties"]["provenance"],
+    }
+)
+"""Optional: protocols added after training by ``vggrepro.retest``, with their provenance."""
 
 _VALIDATOR = Draft202012Validator(SCHEMA)
 

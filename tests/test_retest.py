@@ -1,0 +1,70 @@
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY, tiny_cifar
+
+from vggrepro import cli
+from vggrepro.data import CIFAR10
+from vggrepro.results import load_result
+from vggrepro.retest import retest, retest_grid
+from vggrepro.train import preset, train
+
+
+def _record(tmp_path: Path, data: CIFAR10, seed: int = 0) -> tuple[Path, Path]:
+    """A tiny run tested with the centre and flip only, as the CPU tier trains; its files."""
+    cfg = preset("smoke", epochs=1, eval_scales=(), seed=seed, **TINY)
+    out = tmp_path / "results" / "depth" / f"vgg11-s{seed}.json"
+    model = tmp_path / "models" / "depth" / f"vgg11-s{seed}.model.pt"
+    train(cfg, data, run_id=f"depth/vgg11-s{seed}", out=out, model_path=model, progress=False)
+    return out, model
+
+
+def test_retest_adds_every_protocol_with_provenance_and_keeps_what_was_recorded(
+    tmp_path: Path, tiny: CIFAR10
+) -> None:
+    out, model = _record(tmp_path, tiny)
+    before = load_result(out)
+    assert set(before["test"]) == {"centre", "flip"}
+    after = retest(out, model, tiny, scales=(32, 64))
+    assert load_result(out) == after  # written, and valid against the schema
+    added = {"dense@32", "dense@32+flip", "dense@64", "dense@64+flip", "dense multi-scale"}
+    added |= {"multi-crop", "dense + multi-crop"}
+    assert set(after["test"]) == {"centre", "flip"} | added
+    assert after["test"]["centre"] == before["test"]["centre"]
+    assert after["retest"]["protocols"] == sorted(added) and after["retest"]["scales"] == [32, 64]
+    assert after["retest"]["provenance"]["device_type"] == "cpu"
+    # At the training size the dense net sees what the plain net sees.
+    assert after["test"]["dense@32"]["top1_error"] == pytest.approx(
+        after["test"]["centre"]["top1_error"]
+    )
+    assert retest_grid(out.parent, tmp_path / "models", tiny, scales=(32, 64)) == []  # done
+
+
+def test_another_net_or_other_data_is_refused(tmp_path: Path, tiny: CIFAR10) -> None:
+    out, _ = _record(tmp_path, tiny, seed=0)
+    _, other_model = _record(tmp_path, tiny, seed=1)
+    with pytest.raises(ValueError, match="not the net"):
+        retest(out, other_model, tiny, scales=(32,))
+    other = tiny_cifar()
+    other.checksum = "1" * 64
+    _, model = _record(tmp_path, tiny, seed=0)
+    with pytest.raises(ValueError, match="other data"):
+        retest(out, model, other, scales=(32,))
+    assert "retest" not in load_result(out)
+
+
+def test_a_missing_net_is_named_before_anything_is_retested(
+    tmp_path: Path, tiny: CIFAR10, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, model = _record(tmp_path, tiny, seed=0)
+    _record(tmp_path, tiny, seed=1)
+    model.unlink()
+    with pytest.raises(ValueError, match=r"1 run\(s\): .*vgg11-s0.model.pt"):
+        retest_grid(out.parent, tmp_path / "models", tiny)
+    assert all("retest" not in json.loads(p.read_text()) for p in out.parent.glob("*.json"))
+    monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: tiny)
+    argv = ["retest", "depth", "--out", str(tmp_path / "results")]
+    assert cli.main([*argv, "--checkpoints", str(tmp_path / "ckpt"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no saved net for 2 run(s)") and err.count("\n") == 1
