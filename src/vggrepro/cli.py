@@ -1,4 +1,5 @@
-"""Command line: ``python -m vggrepro train ...`` for one run, ``run GRID`` for a named grid."""
+"""Command line: ``python -m vggrepro train ...`` for one run, ``run GRID`` for a named grid,
+``chapter NAME`` to re-execute one chapter of the book."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import torch
 
+from vggrepro import chapters
 from vggrepro.configs import ALIASES
 from vggrepro.data import DataError, load_cifar10
 from vggrepro.grids import GRIDS, check, grid_names, run_grid
 from vggrepro.initialisation import SCHEMES, warm_start
 from vggrepro.models import build
 from vggrepro.results import TIERS, load_result, save_result
+from vggrepro.retest import SCALES, retest_grid
 from vggrepro.train import (
     PRESETS,
     TrainConfig,
@@ -144,6 +147,34 @@ def parser() -> argparse.ArgumentParser:
         "--result", type=Path,
         help="the results file of the run that trained it, copied beside DEST (same stem)",
     )  # fmt: skip
+
+    x = sub.add_parser(
+        "retest", help="test a grid's recorded nets again with every protocol (CPU tier)"
+    )
+    x.add_argument("grid", choices=list(GRIDS))
+    x.add_argument(
+        "--preset", default="cpu", choices=list(PRESETS), help="the tier to retest (default: cpu)"
+    )
+    x.add_argument(
+        "--scales", type=_positive_int, nargs="+", default=list(SCALES),
+        help=f"test scales in px (default: {' '.join(map(str, SCALES))})",
+    )  # fmt: skip
+    x.add_argument("--out", type=Path, help="results folder (default: results/<tier folder>)")
+    x.add_argument("--data", help=DATA_HELP)
+    x.add_argument("--cache", type=Path, help="decoded-data cache folder")
+    x.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
+    x.add_argument("--quiet", action="store_true", help="no progress bars")
+    x.add_argument(
+        "--checkpoints", type=Path, default=Path(".checkpoints"),
+        help="where the grid saved its nets (default: .checkpoints)",
+    )  # fmt: skip
+
+    c = sub.add_parser("chapter", help="re-execute one chapter of the book as a notebook")
+    c.add_argument("name", help="the chapter's file name in book/ without .md, e.g. depth")
+    c.add_argument(
+        "--out", type=Path, default=chapters.NOTEBOOKS,
+        help="folder for the executed notebook (default: _build/notebooks)",
+    )  # fmt: skip
     return p
 
 
@@ -169,7 +200,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Check everything that can be checked, load the data, then train (or export)."""
+    """Check everything that can be checked, load the data, then train (or export, or run a
+    chapter)."""
+    if args.command == "chapter":
+        return _chapter(args)
+    if args.command == "retest":
+        return _retest(args)
     if args.command == "export":
         try:
             export(args.model, args.dest, args.result)
@@ -217,6 +253,41 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(e) from None
     top1 = result["test"].get("centre", {}).get("top1_error", float("nan"))
     print(f"{tag}: {result['status']}, centre top-1 error {top1:.2f}% -> {args.out / tag}.json")
+    return 0
+
+
+def _retest(args: argparse.Namespace) -> int:
+    """Retest one grid at one tier with the nets its runs saved."""
+    _check_device(args.device)
+    folder = (args.out or Path("results") / TIERS[args.preset]) / args.grid
+    models = args.checkpoints / TIERS[args.preset]
+    if not any(folder.glob("*.json")):
+        raise UsageError(f"{folder}: no recorded runs of the {args.grid} grid to retest")
+    data = load_cifar10(args.data, args.cache, progress=not args.quiet)
+    try:
+        changed = retest_grid(
+            folder, models, data, tuple(args.scales), args.device, progress=not args.quiet
+        )
+    except ValueError as e:  # a missing or foreign net, other data
+        raise UsageError(e) from None
+    print(f"{len(changed)} runs retested under {folder}")
+    return 0
+
+
+def _chapter(args: argparse.Namespace) -> int:
+    """Execute one chapter; a failing cell is reported by name, not as a traceback of ours."""
+    from nbclient.exceptions import CellExecutionError
+
+    _writable(args.out, "--out")
+    try:
+        path = chapters.execute(args.name, args.out)
+    except ValueError as e:
+        raise UsageError(e) from None
+    except CellExecutionError as e:
+        print(str(e), file=sys.stderr)  # the failing cell and its traceback, from the kernel
+        print(f"error: a cell of chapter {args.name!r} failed (above)", file=sys.stderr)
+        return 1
+    print(f"wrote {path} (open it in Jupyter: jupyter notebook {path})")
     return 0
 
 

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vggrepro import chapters, cli
+
+CHAPTER = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+
+# A chapter
+
+```{code-cell} ipython3
+from pathlib import Path
+
+print(6 * 7, Path.cwd().name)
+```
+"""
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    folder = tmp_path / "book"
+    folder.mkdir()
+    (folder / "answer.md").write_text(CHAPTER)
+    (folder / "failing.md").write_text(CHAPTER.replace("6 * 7", "1 / 0"))
+    (folder / "prose.md").write_text("# No code here\n")
+    return folder
+
+
+def test_a_chapter_runs_alone_in_the_book_folder_and_keeps_its_outputs(
+    book: Path, tmp_path: Path
+) -> None:
+    assert chapters.chapter_names(book) == ["answer", "failing"]
+    path = chapters.execute("answer", tmp_path / "out", book=book)
+    cells = nbformat.read(path, as_version=4).cells
+    printed = [o["text"] for c in cells if c.cell_type == "code" for o in c.outputs]
+    assert printed == ["42 book\n"]
+
+
+def test_an_unknown_chapter_is_one_line_and_exit_code_2(
+    capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    assert cli.main(["chapter", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown chapter 'nope'" in err and "depth" in err
+
+
+def test_a_failing_cell_names_the_chapter_and_exits_1(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chapters, "BOOK", book)
+    assert cli.main(["chapter", "failing", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError" in err and "chapter 'failing' failed" in err
+    assert not (tmp_path / "failing.ipynb").exists()
