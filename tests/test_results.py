@@ -135,9 +135,11 @@ def test_aggregate_over_seeds(tiny_run: dict, tmp_path: Path) -> None:
         assert table.loc[arch, "centre/top1 mean"] == pytest.approx(s.mean())
         assert table.loc[arch, "centre/top1 std"] == pytest.approx(s.std())  # sample std
         assert table.loc[arch, "seeds"] == len(errors)
-    path = export_csv(table.reset_index(), tmp_path / "tables" / "depth.csv")
+    path = export_csv(table, tmp_path / "tables" / "depth.csv")  # row labels, named: kept
     back = pd.read_csv(path)
     assert list(back["arch"]) == ["vgg11", "vgg19"]
+    filtered = table.reset_index().iloc[[1]]  # row numbers, unnamed: left out
+    assert list(pd.read_csv(export_csv(filtered, tmp_path / "f.csv")).columns) == list(filtered)
     assert load_runs(tmp_path) and all(r["run_id"].startswith("g/") for r in load_runs(tmp_path))
 
 

@@ -218,8 +218,10 @@ def aggregate(frame: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
 
 
 def export_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a table as CSV with a stable column order; returns the path."""
+    """Write a table as CSV with a stable column order; a named index (row labels such as
+    ``config``) becomes the first column(s), an unnamed one (row numbers) is left out."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, float_format="%.4f")
+    labelled = any(name is not None for name in frame.index.names)
+    frame.to_csv(path, index=labelled, float_format="%.4f")
     return path

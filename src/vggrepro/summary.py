@@ -70,7 +70,9 @@ def table1(configs: Iterable[str] = tuple(TABLE1)) -> pd.DataFrame:
         rows.append([cell] * len(names))
     index.append(("weight layers", ""))
     rows.append([weight_layers(c) for c in names])
-    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index), columns=names)
+    return pd.DataFrame(
+        rows, index=pd.MultiIndex.from_tuples(index, names=["block", "row"]), columns=names
+    )
 
 
 def _cell(stage: list[Layer], i: int) -> str:

@@ -1,0 +1,28 @@
+import math
+
+import pandas as pd
+import pytest
+
+from vggrepro.tables import html, readable
+
+
+def test_a_named_index_becomes_a_column_and_row_numbers_go() -> None:
+    labelled = pd.DataFrame({"params": [1, 2]}, index=pd.Index(["A", "B"], name="config"))
+    assert list(readable(labelled).columns) == ["config", "params"]
+    filtered = pd.DataFrame({"x": [1, 2, 3]}).iloc[[2, 0]]  # row numbers left by a filter
+    assert list(readable(filtered).columns) == ["x"]
+    assert list(readable(filtered)["x"]) == [3, 1]
+
+
+def test_missing_values_say_so_and_headers_have_no_empty_row() -> None:
+    frame = pd.DataFrame({"a": [1.5, math.nan], "b": [None, "x"]})
+    frame.columns.name = "metric"  # pandas would print it in a header row of its own
+    shown = html(frame, missing="not measured").data
+    assert "NaN" not in shown and "None" not in shown and shown.count("not measured") == 2
+    assert "<th>metric</th>" not in shown and shown.count("<tr") == 3  # header + 2 rows
+    assert "<tbody>\n    <tr>\n      <th>" not in shown  # no index cells
+
+
+def test_unnamed_row_labels_are_refused() -> None:
+    with pytest.raises(ValueError, match="need a name"):
+        readable(pd.DataFrame({"x": [1]}, index=["row"]))
