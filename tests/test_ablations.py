@@ -208,7 +208,7 @@ def test_init_table_and_verdict() -> None:
     assert ab.trains(table, "vgg19_glorot") == "trains"
     assert ab.trains(table, "vgg19_warm") == "trains in 1 of 2 seeds"
     verdict = ab.init_verdict(table, smoke=False)
-    assert "the paper's init (normal, std 0.01) it does not train" in verdict
+    assert "the paper's N(0, 0.01²) init it does not train" in verdict
     assert verdict.endswith("Fixed by Glorot's init.")
     assert ab.init_verdict(table, smoke=True) == stats.SMOKE_VERDICT
 

@@ -237,6 +237,24 @@ def test_probe_table_on_a_tiny_net(saved: tuple[Path, dict]) -> None:
     assert F.same_data(ck, data)
 
 
+def test_probe_is_the_chapters_probe_against_the_runs_starting_weights(
+    saved: tuple[Path, dict],
+) -> None:
+    """``probe`` (what the claims ledger runs) gives the table the features chapter builds: the
+    net against the random twin drawn with the run's seed and scheme, on the run's own images;
+    nothing for a smoke model or without data."""
+    path, result = saved
+    ck = F.Checkpoint(path, full_run(result, epochs=1, error=50.0))
+    data = tiny_cifar()
+    got = F.probe(ck, data, n_fit=20, n_test=30, k=5)
+    net, config = ck.model(), ck.result["config"]
+    twin = F.random_twin(net, config["init"], seed=config["seed"])
+    want = F.probe_table(net, twin, F.probe_images(ck, data, n_fit=20, n_test=30), k=5)
+    pd.testing.assert_frame_equal(got, want)
+    assert F.probe(ck, None) is None
+    assert F.probe(F.Checkpoint(path, result), data) is None  # a smoke model
+
+
 def test_find_checkpoint_prefers_full_runs_then_epochs_then_error(
     saved: tuple[Path, dict], tmp_path: Path
 ) -> None:

@@ -120,7 +120,7 @@ def trains(table: pd.DataFrame, run: str) -> str:
 
 
 INIT_RUNS = {
-    "vgg19_paper": "the paper's init (normal, std 0.01)",
+    "vgg19_paper": "the paper's N(0, 0.01²) init",
     "vgg19_glorot": "Glorot's init",
     "vgg19_kaiming": "Kaiming's init",
     "vgg19_warm": "the warm start from a trained vgg11",

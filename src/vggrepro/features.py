@@ -501,6 +501,30 @@ def probe_table(
     return pd.DataFrame(rows)
 
 
+PROBE_IMAGES = 2000
+"""Held-out images for the class means, and test images for the probes, as the chapter uses."""
+PROBE_K = 20
+"""Top images per channel for the purity probe, as the chapter uses."""
+
+
+def probe(
+    ck: Checkpoint,
+    data: CIFAR10 | None,
+    n_fit: int = PROBE_IMAGES,
+    n_test: int = PROBE_IMAGES,
+    k: int = PROBE_K,
+) -> pd.DataFrame | None:
+    """``probe_table`` of the checkpoint's net against its random twin (``random_twin``, with
+    the run's seed and scheme), on the run's own images; None without data or for a smoke
+    model, which ``probe_verdict`` then reports as not testable."""
+    if data is None or ck.smoke:
+        return None
+    model = ck.model()
+    config = ck.result["config"]
+    control = random_twin(model, config["init"], seed=config["seed"])
+    return probe_table(model, control, probe_images(ck, data, n_fit, n_test), k=k)
+
+
 def _gap(a: float, b: float, se_a: float, se_b: float) -> float:
     """(a - b) in standard errors of the difference (infinite when both are exact)."""
     se = math.sqrt(se_a**2 + se_b**2)

@@ -1,11 +1,14 @@
 """Weight initialisation schemes, selectable by name, and the paper's warm start from net A.
 
-The paper (section 3.1) samples weights "from a normal distribution with the zero mean and
-10^-2 variance" with zero biases. Read literally that is a standard deviation of 0.1; the
-authors' released Caffe models and every reimplementation we know use a standard deviation
-of 0.01, and with 0.1 the activations of a 3x3x512 layer grow about 20-fold per layer. We
-follow the usual reading (std 0.01) under the name ``paper``; ``paper_literal`` is the
-other reading, kept so that the difference can be measured.
+The paper (section 3.1) samples weights from a normal distribution with "zero mean and
+10^-2 variance", with zero biases, and gives no standard deviation. Read literally that is
+N(0, 0.1²); the released models are trained weights and cannot tell. We use N(0, 0.01²),
+a standard deviation of 0.01, under the name ``paper``: the paper's training "generally
+follows" AlexNet's (Krizhevsky et al., 2012), which drew weights "from a zero-mean Gaussian
+distribution with standard deviation 0.01", and with 0.1 the activations of a 3x3 conv layer
+with 512 inputs grow about 20-fold in variance per layer (9 * 512 * 0.1² / 2 = 23, He et al.,
+2015). ``paper_literal`` is the literal reading, N(0, 0.1²), kept so that the difference can
+be measured.
 """
 
 from __future__ import annotations

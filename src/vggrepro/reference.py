@@ -96,3 +96,27 @@ CIFAR10_REFERENCE: list[dict[str, Any]] = [
         "test_acc": 92.64,
     },
 ]
+
+
+ILSVRC: dict[str, Any] = {
+    # The ILSVRC results as the paper reports them (Simonyan & Zisserman, ICLR 2015: abstract,
+    # and section 4.5, "Comparison with the state of the art", which cites the challenge's
+    # paper, Russakovsky et al., IJCV 2015, for them). Quoted, not ours.
+    "source": "as Simonyan & Zisserman (2015, abstract and section 4.5) report them from the "
+    "challenge (Russakovsky et al., 2015)",
+    # Section 4.5: in the classification task of ILSVRC-2014 the "VGG" team "secured the 2nd
+    # place", behind "the classification task winner (GoogLeNet [...])". Places only: the
+    # error rates are not in the book's reference file (../shared/REFERENCE.md).
+    "2014 classification": {"GoogLeNet": {"place": 1}, "VGG": {"place": 2}},
+    # Abstract: "pushing the depth to 16-19 weight layers. These findings were the basis of our
+    # ImageNet Challenge 2014 submission".
+    "vgg_submission_depths": (16, 19),
+    # Section 2.3 names Zeiler & Fergus (2013) among "the top-performing entries of the [...]
+    # ILSVRC-2013 competitions".
+    "2013 top entries": ("Zeiler & Fergus",),
+}
+"""The ILSVRC placings the ledger checks the blog's ranking claim against."""
+
+ZF_WEIGHT_LAYERS = 8
+"""Zeiler & Fergus (ECCV 2014), Fig. 3: "Architecture of our 8 layer convnet model" (five conv
+and three fully connected layers). Quoted, not ours."""

@@ -68,7 +68,7 @@ PAPER_RECIPE: dict[str, PaperSetting] = {
     ),
     "init": PaperSetting(
         "initialisation",
-        "N(0, 1e-2) + warm start from A; Glorot later",
+        'N(0, 0.01²) as read here ("10⁻² variance") + warm start from A; Glorot later',
         "the ReLU default, no warm start needed; the init grid tests the paper's schemes",
     ),
     "crop": PaperSetting(
