@@ -19,9 +19,10 @@ ifneq ($(OFFLINE_DATA),)
   export VGGREPRO_DATA ?= $(abspath $(OFFLINE_DATA))
 endif
 
-.PHONY: help setup book test lint format smoke cpu clean distclean chromium
+.PHONY: help setup book chapter test lint format smoke cpu clean distclean chromium
 help:
 	@echo "make book   build the HTML book into _build/html (offline, from results/)"
+	@echo "make chapter NAME=depth   re-execute one chapter into _build/notebooks/depth.ipynb"
 	@echo "make test   run the tests, build the book with warnings as errors, check it in Chromium"
 	@echo "make smoke  re-record the CPU smoke runs under results/smoke"
 	@echo "make cpu    record the CPU tier's batch-norm depth grid under results/cpu (long)"
@@ -40,6 +41,10 @@ book: $(STAMP)
 	$(BIN)jupyter-book build . --builder html
 	@echo "Open _build/html/index.html"
 
+chapter: $(STAMP)
+	@if [ -z "$(NAME)" ]; then echo "usage: make chapter NAME=<chapter> (e.g. depth)"; exit 2; fi
+	$(BIN)python -m vggrepro chapter $(NAME)
+
 lint: $(STAMP)
 	$(BIN)ruff check src tests benchmarks
 	$(BIN)ruff format --check src tests benchmarks
@@ -52,6 +57,7 @@ format: $(STAMP)
 test: $(STAMP) lint chromium
 	$(BIN)python -m pytest -m "not browser"
 	rm -rf _build/.jupyter_cache _build/html/reports
+	@mkdir -p _build && { git status --porcelain --untracked-files=all 2>/dev/null || true; } > _build/git-status-before
 	$(BIN)jupyter-book build . --builder html --all -W --keep-going
 	$(BIN)python -m pytest -m browser; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 

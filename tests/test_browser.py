@@ -108,6 +108,89 @@ MATHS_JS = r"""
 """
 
 
+# Every table of the page: each <table> sits in an element labelled tbl-... (a figure, or the
+# table itself for a list-table) whose caption number reads "Table N.M" and whose caption has
+# a "Download CSV" link (book/_ext/numbered_tables.py) that the server answers with 200; no
+# cell reads NaN; no pandas index column (row labels are <th> cells in the body: pandas writes
+# them under an empty corner cell, docutils stub columns are th.stub and allowed; a header
+# row of empty cells is the row pandas adds for index names); and no table is wider than the
+# text column (the content box of .bd-article, else of main), with 1 px to spare.
+TABLES_JS = r"""
+(async () => {
+  const mj = window.MathJax;
+  if (mj && mj.startup && mj.startup.promise) {
+    await Promise.race([mj.startup.promise, new Promise((ok) => setTimeout(ok, 20000))]);
+  }
+  await document.fonts.ready;
+  const article = document.querySelector('.bd-article') || document.querySelector('main') ||
+    document.body;
+  const text = (el) => (el ? el.textContent.replace(/\s+/g, ' ').trim() : '');
+  const problems = [];
+  const labelled = Array.from(article.querySelectorAll('[id^="tbl-"]'));
+  for (const el of labelled) {
+    const label = el.id;
+    let caption = null;
+    if (el.tagName === 'TABLE') caption = el.querySelector(':scope > caption');
+    else if (el.tagName === 'FIGURE') caption = el.querySelector(':scope > figcaption');
+    else {
+      problems.push(`${label}: a <${el.tagName.toLowerCase()}>, not a table or a figure`);
+      continue;
+    }
+    if (el.tagName !== 'TABLE' && !el.querySelector('table')) {
+      problems.push(`${label}: holds no <table>`);
+    }
+    const number = text(caption && caption.querySelector('.caption-number'));
+    if (!/^Table \d+(\.\d+)*$/.test(number)) {
+      problems.push(`${label}: caption number reads ${JSON.stringify(number)}, not "Table N"`);
+    }
+    const links = caption ? Array.from(caption.querySelectorAll('a.download[href]')) : [];
+    if (!links.length) problems.push(`${label}: no "Download CSV" link in its caption`);
+    for (const link of links) {
+      if (!new URL(link.href).pathname.endsWith('.csv')) {
+        problems.push(`${label}: the download link ${link.href} is not a .csv file`);
+      }
+      let status;
+      try {
+        status = (await fetch(link.href, {cache: 'no-store'})).status;
+      } catch (error) {
+        status = String(error);
+      }
+      if (status !== 200) problems.push(`${label}: CSV link ${link.href} answers ${status}`);
+    }
+  }
+  const tables = Array.from(article.querySelectorAll('table'));
+  tables.forEach((table, i) => {
+    const holder = table.closest('[id^="tbl-"]');
+    const name = holder ? holder.id : `table ${i + 1} of the page`;
+    if (!holder) problems.push(`${name}: not in an element labelled tbl-... (no number, no CSV)`);
+    const nan = Array.from(table.querySelectorAll('td, th')).filter(
+      (cell) => ['NaN', 'nan'].includes(text(cell)));
+    if (nan.length) problems.push(`${name}: ${nan.length} cell(s) read NaN`);
+    const rowLabels = Array.from(table.querySelectorAll('tbody tr')).filter((tr) =>
+      tr.cells.length && tr.cells[0].tagName === 'TH' && !tr.cells[0].classList.contains('stub'));
+    if (rowLabels.length) {
+      problems.push(`${name}: a pandas index column (row labels in <th>: ` +
+        `${rowLabels.slice(0, 3).map((tr) => JSON.stringify(text(tr.cells[0]))).join(', ')})`);
+    }
+    const emptyHead = Array.from(table.querySelectorAll('thead tr')).filter((tr) =>
+      tr.cells.length && Array.from(tr.cells).every((cell) => !text(cell)));
+    if (emptyHead.length) problems.push(`${name}: a header row with only empty cells`);
+    const column = table.closest('.bd-article') || table.closest('main') || document.body;
+    const style = getComputedStyle(column);
+    const room = column.clientWidth - parseFloat(style.paddingLeft) -
+      parseFloat(style.paddingRight);
+    // scrollWidth too: a table that scrolls inside a narrower box still makes readers scroll
+    const width = Math.max(table.getBoundingClientRect().width, table.scrollWidth);
+    if (width > room + 1) {
+      problems.push(
+        `${name}: ${Math.round(width)} px wide, the text column ${Math.round(room)} px`);
+    }
+  });
+  return {tables: tables.length, labelled: labelled.length, problems: problems};
+})()
+"""
+
+
 def toc_pages(toc_file: Path = ROOT / "_toc.yml") -> list[str]:
     """Every page of the table of contents (root first), as paths without extension."""
     toc = yaml.safe_load(toc_file.read_text())
@@ -342,3 +425,60 @@ def test_maths_render_offline(page: str, site: str, browser: Chromium) -> None:
         browser.send("Target.closeTarget", {"targetId": target})
     assert found["rendered"] == found["maths"], f"{found['maths'] - found['rendered']} formulas raw"
     assert not found["raw"], f"raw TeX delimiters in the text: {found['raw']}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[Path(p).name for p in PAGES])
+def test_tables_are_tables(page: str, site: str, browser: Chromium) -> None:
+    """Every table reads "Table N.M", links a CSV that downloads, shows no NaN and no pandas
+    index column, and fits the text column in the 1280-px window."""
+    url = site + page + ".html"
+    target, session = browser.open(url)
+    try:
+        found = browser.evaluate(TABLES_JS, session)
+    finally:
+        browser.send("Target.closeTarget", {"targetId": target})
+    if found["problems"]:
+        pytest.fail(
+            f"{url}: {len(found['problems'])} problem(s) in {found['tables']} table(s):\n"
+            + "\n".join(found["problems"]),
+            pytrace=False,
+        )
+
+
+CODE_JS = r"""
+(() => {
+  const cells = Array.from(document.querySelectorAll('div.cell'));
+  const shown = (el) => el !== null && el.offsetParent !== null && el.innerText.trim() !== '';
+  return {
+    cells: cells.length,
+    shown: cells.filter((c) => shown(c.querySelector('div.cell_input'))).length,
+    folded: cells.filter((c) => c.querySelector('details.hide') !== null).length,
+  };
+})()
+"""
+CHAPTERS = [p for p in PAGES if Path(p).name != "intro"]
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=[Path(p).name for p in CHAPTERS])
+def test_a_chapter_shows_the_code_that_answers_it(page: str, site: str, browser: Chromium) -> None:
+    """At least one code cell per chapter is on the page as it loads, not folded away."""
+    target, session = browser.open(site + page + ".html")
+    try:
+        found = browser.evaluate(CODE_JS, session)
+    finally:
+        browser.send("Target.closeTarget", {"targetId": target})
+    assert found["shown"] >= 1, f"no visible code cell among {found['cells']} ({found})"
+
+
+def test_building_the_book_changed_no_file_in_the_checkout() -> None:
+    """What readers cite stays put: the build rewrote no tracked file and added no untracked
+    one (``make test`` records ``git status`` just before it builds the book)."""
+    before = HTML.parent / "git-status-before"
+    if not before.exists() or not (ROOT / ".git").exists():
+        pytest.skip("run through `make test` in a git checkout: it records git status first")
+    now = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    changed = sorted(set(now.splitlines()) - set(before.read_text().splitlines()))
+    assert not changed, "the book build changed the checkout:\n" + "\n".join(changed)
