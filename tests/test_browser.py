@@ -61,7 +61,8 @@ ERROR_SELECTORS = [
     ".system-message",
     ".problematic",
 ]
-ERROR_TEXTS = ["Traceback (most recent call last)"]
+# A traceback, and the stray repr of a value a cell left as its last expression.
+ERROR_TEXTS = ["Traceback (most recent call last)", "PosixPath(", "<Figure size"]
 WIDTH, HEIGHT, MAX_HEIGHT = 1280, 900, 16000
 TIMEOUT = 60.0
 
