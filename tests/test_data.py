@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
+import io
+import multiprocessing
 import os
 import shutil
+import signal
 import tarfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.error import URLError
 
 import pytest
 import torch
@@ -25,6 +30,11 @@ from vggrepro.data import (
     load_cifar10,
     split_validation,
 )
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 # Not in alphabetical order, so that a loader that kept creation order would be caught.
 CLASSES = ["truck", "airplane", "ship", "bird", "cat", "horse", "deer", "frog", "dog", "automobile"]
@@ -55,12 +65,21 @@ def write_tree(root: Path, classes: list[str] = CLASSES, fmt: str = "png") -> Pa
     return root
 
 
+def _reproducible(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    member.mtime, member.uid, member.gid, member.uname, member.gname = 0, 0, 0, "", ""
+    return member
+
+
 def make_archive(tree: Path, archive: Path) -> Path:
-    """Pack the contents of ``tree`` (not the folder itself) into ``archive``."""
-    mode = "w:gz" if archive.name.endswith((".tar.gz", ".tgz")) else "w"
-    with tarfile.open(archive, mode) as tar:
+    """Pack the contents of ``tree`` (not the folder itself) into ``archive``, the same bytes
+    for the same tree whenever it is made (so a byte position means the same in every run)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         for child in sorted(tree.iterdir()):
-            tar.add(child, arcname=child.name)
+            tar.add(child, arcname=child.name, filter=_reproducible)
+    raw = buffer.getvalue()
+    gzipped = archive.suffix in (".gz", ".tgz")
+    archive.write_bytes(gzip.compress(raw, mtime=0) if gzipped else raw)
     return archive
 
 
@@ -204,14 +223,69 @@ def test_killed_write_leaves_no_trusted_cache(
     assert tmp.suffix == ".tmp"
     data = load_cifar10(archive, cache_dir=cache, progress=False)
     assert len(data.test_images) == 10 * N_TEST
-    # A fresh temporary file may be another process's write in progress: it stays ...
+    # One changed moments ago may be a write that has not locked it yet: it stays ...
     assert sorted(p.suffix for p in cache_files(cache)) == [".pt", ".tmp"]
-    # ... but one untouched for longer than a write takes is removed by the next write.
-    old = time.time() - data_module.STALE_TMP_SECONDS - 1
-    os.utime(tmp, (old, old))
-    next(p for p in cache_files(cache) if p.suffix == ".pt").unlink()
-    load_cifar10(archive, cache_dir=cache, progress=False)
+    # ... but an older one that no writer holds is removed by the next load, even one that
+    # finds its cache whole and writes nothing.
+    age(tmp)
+    second = load_cifar10(archive, cache_dir=cache, progress=False)
     assert [p.suffix for p in cache_files(cache)] == [".pt"]
+    assert torch.equal(second.train_images, data.train_images)
+
+
+def age(path: Path) -> None:
+    """Set ``path``'s time of change back to just past the point where a load may remove it."""
+    old = time.time() - data_module.STALE_TMP_SECONDS - 1
+    os.utime(path, (old, old))
+
+
+@pytest.mark.skipif(fcntl is None, reason="no file locks on this system")
+def test_a_temporary_file_that_a_live_writer_holds_is_kept(
+    archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_cifar10(archive, cache_dir=cache, progress=False)
+    (whole,) = cache_files(cache)
+    tmp = cache / f".{whole.name}.writer.tmp"
+    tmp.write_bytes(b"a write in progress, however long it has been quiet")
+    age(tmp)
+    monkeypatch.setattr(data_module, "_decode", None)  # the cache is whole: nothing decodes
+    with tmp.open("rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        load_cifar10(archive, cache_dir=cache, progress=False)
+        assert tmp.exists()
+    load_cifar10(archive, cache_dir=cache, progress=False)  # the writer has gone
+    assert cache_files(cache) == [whole]
+
+
+def _die_mid_write(obj: object, f) -> None:
+    """A torch.save whose process is killed when it has written 100 kB."""
+    f.write(bytes(100_000))
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _write_and_be_killed(archive: Path, cache: Path) -> None:
+    torch.save = _die_mid_write  # in the child process only
+    load_cifar10(archive, cache_dir=cache, progress=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_write_killed_with_sigkill_leaves_a_file_the_next_load_removes(
+    archive: Path, cache: Path
+) -> None:
+    """The real thing: a process killed mid-write runs no cleanup and keeps no lock."""
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_and_be_killed, args=(archive, cache)
+    )
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == -signal.SIGKILL
+    (tmp,) = cache_files(cache)
+    assert tmp.name.endswith(".tmp") and tmp.stat().st_size == 100_000
+    age(tmp)
+    data = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert [p.suffix for p in cache_files(cache)] == [".pt"]
+    assert len(data.train_images) == 10 * N_TRAIN
 
 
 def test_folder_digest_covers_paths_and_contents() -> None:
@@ -244,6 +318,28 @@ def test_a_cache_whose_tensors_were_altered_is_rebuilt(
     assert "cache damaged or out of date; rebuilding" in capsys.readouterr().err
     rebuilt = torch.load(path, weights_only=True)
     assert torch.equal(rebuilt["train_images"], clean.train_images)
+
+
+@pytest.mark.parametrize("where", [0.25, 0.5, 0.75])
+def test_a_cache_with_zeroed_bytes_is_rebuilt_with_one_warning(
+    archive: Path, cache: Path, capsys: pytest.CaptureFixture, where: float
+) -> None:
+    """The issue's case: 2,000 bytes of the cache file zeroed in place, as a disk might."""
+    clean = load_cifar10(archive, cache_dir=cache, progress=False)
+    (path,) = cache_files(cache)
+    damaged = bytearray(path.read_bytes())
+    start = int(len(damaged) * where)
+    damaged[start : start + 2000] = bytes(2000)
+    path.write_bytes(bytes(damaged))
+    capsys.readouterr()
+    again = load_cifar10(archive, cache_dir=cache, progress=False)
+    for field in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert torch.equal(getattr(again, field), getattr(clean, field))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: decoded-data cache damaged" in err
+    assert path.read_bytes() != damaged  # rebuilt on disk ...
+    load_cifar10(archive, cache_dir=cache, progress=False)
+    assert capsys.readouterr().err == ""  # ... so the next load trusts it again
 
 
 def test_source_and_cache_from_environment(
@@ -291,6 +387,41 @@ def test_torchvision_source_is_the_default(cache: Path, monkeypatch: pytest.Monk
     (cache / "torchvision" / "cifar-10-python.tar.gz").write_bytes(b"archive")
     again = load_cifar10("torchvision", cache_dir=cache, progress=False)
     assert again.checksum == hashlib.sha256(b"archive").hexdigest()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        URLError("[Errno -3] Temporary failure in name resolution"),
+        TimeoutError("timed out"),
+        http.client.IncompleteRead(b"partial", 170_000_000),
+        RuntimeError("File not found or corrupted."),
+        OSError("[Errno 101] Network is unreachable\n  while fetching the archive"),
+    ],
+    ids=["offline", "timeout", "cut-short", "md5-mismatch", "two-line-reason"],
+)
+def test_torchvision_without_a_network_is_one_data_error(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    def download(*args: object, **kwargs: object) -> None:  # never touches the network
+        raise failure
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", download)
+    with pytest.raises(DataError) as error:
+        load_cifar10("torchvision", cache_dir=cache, progress=False)
+    text = str(error.value)
+    assert text.startswith("cannot download CIFAR-10 through torchvision into")
+    assert str(cache / "torchvision") in text and "pass --data" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, empty: str
+) -> None:
+    monkeypatch.chdir(write_tree(tmp_path / "tree"))  # a valid source, one "." away
+    with pytest.raises(DataError, match="empty path"):
+        load_cifar10(empty, cache_dir=cache, progress=False)
+    assert cache_files(cache) == []
 
 
 def test_from_torchvision_rejects_channels_first_data() -> None:
@@ -417,11 +548,11 @@ BAD_FOLDERS = [
 BAD_FILES = [
     (_missing, "no such file or folder"),
     (_not_an_archive, "expected a folder or"),
-    (_corrupt, "not a readable tar archive"),
-    (_truncated, "not a readable tar archive"),
+    (_corrupt, "not a readable tar archive, truncated or corrupt"),
+    (_truncated, "truncated or corrupt (Compressed file ended before the end-of-stream"),
     (_cut_tar, "end-of-archive blocks are missing"),
     (_cut_tar_gz, "end-of-archive blocks are missing"),
-    (_changed_byte, "not a readable tar archive"),
+    (_changed_byte, "truncated or corrupt"),
     (_wrong_crc, "CRC check failed"),
 ]
 
@@ -448,6 +579,110 @@ def test_bad_source_raises_naming_the_path_and_writes_no_cache(
     assert str(source) in str(error.value)
     assert message in str(error.value)
     assert cache_files(cache) == []
+
+
+def load_fails_cleanly(source: Path, cache: Path, message: str = "truncated or corrupt") -> str:
+    """Load ``source``, which must fail with a DataError naming it; return the message."""
+    with pytest.raises(DataError) as error:
+        load_cifar10(source, cache_dir=cache, progress=False)
+    text = str(error.value)
+    assert str(source) in text and message in text and "\n" not in text
+    assert cache_files(cache) == []
+    return text
+
+
+def spread(size: int) -> list[int]:
+    """Byte positions of a ``size``-byte gzip file: all of its header and trailer, and every
+    17th in between (about 150 of the 2,000 bytes of a tiny archive; all of them pass too, but
+    take seconds)."""
+    return sorted({*range(24), *range(24, size - 16, 17), *range(size - 16, size)})
+
+
+def test_a_gzip_archive_cut_anywhere_is_refused(tmp_path: Path, cache: Path) -> None:
+    """Cuts all through the (reproducible) archive, from the empty file to a trailer one byte
+    short, are integrity errors, whether or not a cut lands between two tar members."""
+    whole = make_archive(write_tree(tmp_path / "tree"), tmp_path / "whole.tar.gz").read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    for length in spread(len(whole)):
+        cut.write_bytes(whole[:length])
+        load_fails_cleanly(cut, cache)
+
+
+def test_a_tar_archive_cut_anywhere_before_its_end_blocks_is_refused(
+    tmp_path: Path, cache: Path
+) -> None:
+    """An uncompressed tar has no checksum over its data, but its structure tells a cut: at a
+    header, inside one, inside a member's data or inside the two zero blocks that end it. A cut
+    in the zero padding after those blocks loses nothing, and loads as the whole archive."""
+    tree = write_tree(tmp_path / "tree")
+    source = make_archive(tree, tmp_path / "whole.tar")
+    whole = source.read_bytes()
+    with tarfile.open(source) as tar:
+        members = tar.getmembers()
+    end = members[-1].offset_data + 512 * -(-members[-1].size // 512)  # the first zero block
+    cuts = {end, end + 1, end + 511, end + 512, end + 1023}
+    for m in members[::5] + members[-2:]:  # at, in and after a header; in and after its data
+        cuts |= {m.offset, m.offset + 1, m.offset + 511, m.offset_data, m.offset_data + 1}
+        cuts |= {m.offset_data + m.size - 1, m.offset_data + m.size}
+    assert sum(m.isfile() for m in members) == 10 * (N_TRAIN + N_TEST)
+    cut = tmp_path / "cut.tar"
+    for length in sorted(cuts):
+        cut.write_bytes(whole[:length])
+        load_fails_cleanly(cut, cache)
+    cut.write_bytes(whole[: end + 1024])
+    loaded = load_cifar10(cut, cache_dir=cache, progress=False)
+    reference = load_cifar10(tree, cache_dir=tmp_path / "reference", progress=False)
+    assert torch.equal(loaded.train_images, reference.train_images)
+    assert torch.equal(loaded.test_images, reference.test_images)
+
+
+def test_a_changed_byte_of_a_gzip_archive_never_changes_the_data_silently(
+    tmp_path: Path, cache: Path
+) -> None:
+    """Each byte of the archive in turn gets one bit flipped: the load either fails naming the
+    archive, or (where gzip ignores the bit: its header's time stamp, a padding bit) gives the
+    very same tensors as the intact archive."""
+    tree = write_tree(tmp_path / "tree")
+    whole = make_archive(tree, tmp_path / "whole.tar.gz").read_bytes()
+    reference = load_cifar10(tree, cache_dir=tmp_path / "reference", progress=False)
+    changed, harmless = tmp_path / "changed.tar.gz", []
+    for position in spread(len(whole)):
+        damaged = bytearray(whole)
+        damaged[position] ^= 0x10
+        changed.write_bytes(bytes(damaged))
+        try:
+            data = load_cifar10(changed, cache_dir=cache, progress=False)
+        except DataError as error:
+            assert str(changed) in str(error) and "truncated or corrupt" in str(error)
+            continue
+        assert torch.equal(data.train_images, reference.train_images), position
+        assert torch.equal(data.test_images, reference.test_images), position
+        assert torch.equal(data.train_labels, reference.train_labels), position
+        harmless.append(position)
+    assert set(harmless) >= {4, 5, 6, 7}  # the gzip header's modification time
+    assert len(harmless) < len(spread(len(whole))) // 10  # most changes are caught
+
+
+@pytest.mark.parametrize("damage", ["flip", "zeros"])
+def test_a_damaged_member_header_of_a_tar_archive_is_refused(
+    tmp_path: Path, cache: Path, damage: str
+) -> None:
+    """tarfile stops at a header that fails its checksum, or at a zero block, as if the archive
+    ended there: the members after it would be lost without a word."""
+    source = make_archive(write_tree(tmp_path / "tree"), tmp_path / "whole.tar")
+    whole = source.read_bytes()
+    with tarfile.open(source) as tar:
+        members = tar.getmembers()
+    damaged_tar = tmp_path / "damaged.tar"
+    for member in members[1:-1:4]:  # the first fails anyway; the last may be lost whole
+        damaged = bytearray(whole)
+        if damage == "flip":
+            damaged[member.offset + 3] ^= 0x01  # in its name: the header checksum fails
+        else:
+            damaged[member.offset : member.offset + 1024] = bytes(1024)  # reads as the end
+        damaged_tar.write_bytes(bytes(damaged))
+        text = load_fails_cleanly(damaged_tar, cache)
+        assert f"byte {member.offset}" in text
 
 
 def synthetic(n_per_class: int = 20, classes: int = 10) -> CIFAR10:

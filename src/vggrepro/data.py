@@ -6,13 +6,17 @@ the word ``torchvision``), else torchvision. A local source is an archive (``.ta
 folders in alphabetical order give the labels. Its images are decoded once into a cache file
 named after the source's sha256, in ``cache_dir``, else ``$VGGREPRO_CACHE``, else
 ``~/.cache/vggrepro``; torchvision downloads into its ``torchvision`` subfolder. Anything
-wrong with a source raises ``DataError`` before the cache is touched.
+wrong with a source raises ``DataError`` before the cache is touched: an archive must prove
+whole (its gzip CRC, its tar structure to the end-of-archive blocks). A cache whose tensors no
+longer match the digest stored with it is rebuilt, with a one-line warning; the temporary file
+of a cache write that was killed is removed by the next load.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import sys
 import tarfile
@@ -20,6 +24,7 @@ import tempfile
 import time
 import warnings
 import zlib
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,14 +34,21 @@ import torchvision
 from torchvision.io import ImageReadMode, decode_image
 from tqdm import tqdm
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 SPLITS = ("train", "test")
 NUM_CLASSES = 10
 IMAGE_SHAPE = (3, 32, 32)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 CACHE_VERSION = 2  # 2: the cache stores a digest of its own tensors
-STALE_TMP_SECONDS = 600
-"""A temporary cache file untouched for this long was left by a killed write; it is removed."""
+STALE_TMP_SECONDS = 60
+"""A temporary cache file that no writer holds locked, untouched for this long, was left by a
+killed write: the next load removes it. (A younger one may be a write that has not yet taken
+its lock; where there are no file locks, age alone tells.)"""
 # What torchvision's CIFAR10(download=True) leaves in its root.
 TORCHVISION_ARCHIVE = "cifar-10-python.tar.gz"
 TORCHVISION_FOLDER = "cifar-10-batches-py"
@@ -89,6 +101,7 @@ def load_cifar10(
         raise DataError(f"{path}: no such file or folder (expected a CIFAR-10 archive or folder)")
 
     cache = cache_dir / f"cifar10-{checksum[:16]}.pt"
+    _remove_stale_tmps(cache_dir)
     payload = _read_cache(cache, checksum)
     if payload is None:
         payload = _decode_tree(_read_archive(path) if files is None else files, path, progress)
@@ -168,10 +181,13 @@ def _load_torchvision(root: Path) -> CIFAR10:
     try:
         train_set = torchvision.datasets.CIFAR10(str(root), train=True, download=True)
         test_set = torchvision.datasets.CIFAR10(str(root), train=False, download=True)
-    except (OSError, RuntimeError) as e:  # URLError is an OSError
+    # URLError and socket timeouts are OSErrors; a download cut short can raise IncompleteRead
+    # (an HTTPException), and one that fails its MD5 check a RuntimeError.
+    except (OSError, RuntimeError, http.client.HTTPException) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
         raise DataError(
-            f"cannot download CIFAR-10 through torchvision into {root} ({e}); without a network, "
-            "pass --data with a local copy"
+            f"cannot download CIFAR-10 through torchvision into {root} ({reason}); without a "
+            "network, pass --data with a local copy"
         ) from None
     archive = root / TORCHVISION_ARCHIVE
     if archive.is_file():
@@ -221,39 +237,43 @@ def _read_folder(root: Path) -> Files:
 
 def _read_archive(path: Path) -> Files:
     """Every non-hidden regular file in a tar archive, compressed or not, once the archive has
-    proved whole: a gzip stream must pass its CRC and length checks, and the tar data must end
-    in its end-of-archive blocks (so a cut that falls between two members is caught too)."""
+    proved whole, in the one pass that reads it: a gzip stream must pass the CRC and length
+    checks of its trailer, every member header its checksum, and the tar data must end in its
+    end-of-archive blocks, with nothing but zeros after them (so a cut, or zeros written over
+    a header, that falls between two members is caught too)."""
     files = []
     try:
-        with path.open("rb") as f:
-            if f.read(2) == b"\x1f\x8b":
-                _check_gzip(path)
-        with tarfile.open(path, "r|*") as tar:  # streaming: about twice as fast as "r:*"
-            for member in tar:
-                parts = PurePosixPath(member.name).parts  # drops "." components
-                if member.isfile() and not _hidden(parts):
-                    files.append(("/".join(parts), tar.extractfile(member).read()))
-            _check_end(tar)
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            # gzip.GzipFile checks the trailer when it reaches it; tarfile's own gzip reader
+            # never does. Streaming ("r|"): about twice as fast as random access ("r:").
+            stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
+            mode = "r|" if gzipped else "r|*"
+            with stream, tarfile.open(fileobj=stream, mode=mode) as tar:
+                for member in tar:
+                    parts = PurePosixPath(member.name).parts  # drops "." components
+                    if member.isfile() and not _hidden(parts):
+                        files.append(("/".join(parts), tar.extractfile(member).read()))
+                _check_end(tar)  # reads to the end of the stream, where gzip checks its CRC
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"{path}: not a readable tar archive ({exc})") from exc
+        raise DataError(
+            f"{path}: not a readable tar archive, truncated or corrupt ({exc}); copy it again"
+        ) from exc
     return sorted(files, key=lambda f: f[0])
 
 
-def _check_gzip(path: Path) -> None:
-    """Read a gzip file to its end: gzip checks the CRC and length stored in its trailer (the
-    streaming tar reader never reaches them)."""
-    with gzip.open(path, "rb") as f:
-        while f.read(1 << 20):
-            pass
-
-
 def _check_end(tar: tarfile.TarFile) -> None:
-    """After the last member, a tar archive holds at least two zero blocks; a stream that
-    stops short of them was cut."""
-    end, stream = tar.offset, tar.fileobj
-    while stream.read(1 << 16):
-        pass
-    if stream.tell() - end < 2 * tarfile.BLOCKSIZE:
+    """Check where the member list ended. tarfile ends it, without a word, at the first block
+    that is not a whole, valid header: a zero block, which must be followed by nothing but
+    zeros, one block of them at least (two zero blocks end a tar archive, padded with zeros to
+    its record size), or else a damaged header, or a cut one."""
+    end, stream, rest = tar.offset, tar.fileobj, 0
+    while chunk := stream.read(1 << 16):
+        if chunk.strip(b"\0"):
+            raise tarfile.ReadError(f"the member header at byte {end} is damaged")
+        rest += len(chunk)
+    if rest < tarfile.BLOCKSIZE:
         raise tarfile.ReadError("truncated: the end-of-archive blocks are missing")
 
 
@@ -340,17 +360,38 @@ def _read_cache(path: Path, checksum: str) -> dict[str, Any] | None:
     return None
 
 
+def _remove_stale_tmps(folder: Path) -> None:
+    """Remove the temporary files that killed cache writes left in ``folder``. A writer holds a
+    lock on its temporary file while it writes it, and the system drops the lock when the
+    writer dies, however it dies: a file whose lock can be taken, and that has not changed for
+    ``STALE_TMP_SECONDS``, is a dead write's."""
+    for tmp in folder.glob(".cifar10-*.pt.*.tmp"):
+        with suppress(OSError):  # a live writer's lock, gone already, or not ours to remove
+            if time.time() - tmp.stat().st_mtime < STALE_TMP_SECONDS:
+                continue
+            with tmp.open("rb") as f:
+                _lock(f)
+            tmp.unlink()
+
+
+def _lock(f: Any) -> None:
+    """An exclusive lock on the open file ``f``, held until it is closed; BlockingIOError when
+    another process holds it."""
+    if fcntl is not None:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def _write_cache(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` with its digest to ``path`` atomically (a temporary file, then a rename),
-    first removing temporary files that killed writes left behind."""
+    """Write ``payload`` with its digest to ``path`` atomically: a temporary file, then a rename.
+    The temporary file is locked while it is written (see ``_remove_stale_tmps``); in the
+    moments before the lock and after the close, its fresh time of change protects it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        if time.time() - stale.stat().st_mtime > STALE_TMP_SECONDS:
-            stale.unlink(missing_ok=True)
     payload = {**payload, "digest": _payload_digest(payload)}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            with suppress(OSError):  # a file system without locks: nothing is removed there
+                _lock(f)
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
