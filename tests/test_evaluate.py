@@ -3,8 +3,11 @@
 import pytest
 import torch
 
-from vggrepro.evaluate import accuracy, evaluate, topk_correct
-from vggrepro.models import build
+from vggrepro.configs import VGGSpec
+from vggrepro.evaluate import _views, accuracy, evaluate, topk_correct
+from vggrepro.initialisation import initialise
+from vggrepro.loader import hflip, resize
+from vggrepro.models import VGG, build, to_dense
 
 
 def test_topk_correct_counts_labels_among_the_top_k() -> None:
@@ -59,3 +62,77 @@ def test_no_scales_means_the_centre_and_flip_protocols_only(net: torch.nn.Module
     metrics = evaluate(net, batches(x, y), scales=())
     assert set(metrics) == {"centre", "flip"}
     assert metrics["centre"] == evaluate(net, batches(x, y), scales=(32,))["centre"]
+
+
+class ScoresFromTheTopRow(VGG):
+    """A "net" whose class scores are pixels 0..9 of its input's top row (channel 0): a test
+    image sets its scores, and its mirror image's scores are pixels 31..22 of that row."""
+
+    def __init__(self) -> None:
+        super().__init__(VGGSpec("A", num_classes=10, resolution=32, width=1 / 16, fc_width=8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0, 0, :10]
+
+
+def scored(centre: dict[int, float], mirrored: dict[int, float]) -> torch.Tensor:
+    """An image whose scores are ``centre`` ({class: score}, others 0) and whose mirror
+    image's scores are ``mirrored``."""
+    x = torch.zeros(3, 32, 32)
+    for c, score in centre.items():
+        x[0, 0, c] = score
+    for c, score in mirrored.items():
+        x[0, 0, 31 - c] = score
+    return x
+
+
+def test_top1_top5_and_the_flip_protocol_count_what_they_say() -> None:
+    """Four images with known scores: label first (a), third (b), seventh (c); first, but its
+    mirror image strongly prefers another class, which wins the average of the two (d)."""
+    a = {0: 10.0}
+    b = {5: 10.0, 6: 9.0, 1: 8.0}
+    c = {3: 10.0, 4: 9.0, 5: 8.0, 6: 7.0, 7: 6.0, 8: 5.0, 2: 4.0}
+    d, d_mirrored = {3: 5.0}, {9: 20.0}
+    x = torch.stack([scored(a, a), scored(b, b), scored(c, c), scored(d, d_mirrored)])
+    y = torch.tensor([0, 1, 2, 3])
+    assert torch.equal(ScoresFromTheTopRow()(hflip(x))[3], torch.eye(10)[9] * 20)
+    metrics = evaluate(ScoresFromTheTopRow(), [(x[:2], y[:2]), (x[2:], y[2:])], scales=())
+    # centre: a and d right; top-5 also b. flip: only a; top-5 also b and d (second to 9).
+    assert metrics["centre"] == {"top1_error": 50.0, "top5_error": 25.0}
+    assert metrics["flip"] == {"top1_error": 75.0, "top5_error": 25.0}
+
+
+def test_every_protocol_averages_the_posteriors_of_its_views() -> None:
+    """The posteriors of each protocol, recomputed from the paper's definitions."""
+    torch.manual_seed(0)
+    spec = VGGSpec("A", num_classes=10, resolution=32, width=0.125, fc_width=32)
+    net = initialise(build(spec), "kaiming").eval()  # keeps the signal: posteriors vary
+    torch.manual_seed(4)
+    x = torch.randn(3, 3, 32, 32)
+    dense = to_dense(net).eval()
+    with torch.no_grad():
+        got = _views(net, dense, x, scales=(32, 64))
+
+        def both(model: torch.nn.Module, v: torch.Tensor) -> torch.Tensor:
+            return (model(v).softmax(1) + model(hflip(v)).softmax(1)) / 2
+
+        centre = net(x).softmax(1)
+        big = resize(x, 64)  # 2 x 2 score maps; the 3 x 3 grid of 32 px crops at 0, 16, 32
+        crops = [big[..., i : i + 32, j : j + 32] for i in (0, 16, 32) for j in (0, 16, 32)]
+        want = {
+            "centre": centre,
+            "flip": both(net, x),
+            "dense@32": dense(x).softmax(1),
+            "dense@32+flip": both(dense, x),
+            "dense@64": dense(big).softmax(1),
+            "dense@64+flip": both(dense, big),
+            "dense multi-scale": (both(dense, x) + both(dense, big)) / 2,
+            "multi-crop": sum(both(net, crop) for crop in crops) / 9,
+        }
+    want["dense + multi-crop"] = (want["dense multi-scale"] + want["multi-crop"]) / 2
+    assert set(got) == set(want)
+    for name, p in want.items():
+        torch.testing.assert_close(got[name], p, msg=lambda m, name=name: f"{name}: {m}")
+    # Mirror images and scales score differently under this net: every view carries weight.
+    assert (got["flip"] - centre).abs().max() > 0.01
+    assert (got["dense@64"] - got["dense@32"]).abs().max() > 0.01

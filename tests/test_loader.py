@@ -97,6 +97,23 @@ def test_crop_and_flip_give_only_valid_shifts_of_the_original() -> None:
     assert {f for _, _, f in seen} == {0, 1}
 
 
+def test_each_image_is_flipped_on_its_own_coin() -> None:
+    """Flip only: every output is its image or the image mirrored, each image decided on its
+    own: every batch holds both, and about half of all images are flipped."""
+    images = images_with_positions(1000)
+    dl = loader(images=images, crop_padding=0, flip=True, batch_size=50)
+    original, mirrored = images[0].float(), hflip(images[0].float())
+    flips = []
+    for x, _ in dl:
+        batch = []
+        for out in pixels(x):
+            assert torch.equal(out, original) or torch.equal(out, mirrored)
+            batch.append(torch.equal(out, mirrored))
+        assert 0 < sum(batch) < len(batch)  # one coin per batch: 20 batches of all or nothing
+        flips += batch
+    assert 400 < sum(flips) < 600  # 1000 fair coins: 500 +- 16
+
+
 def test_no_augmentation_when_disabled() -> None:
     x, y = epoch(loader(crop_padding=0, flip=False))
     assert torch.equal(pixels(x), images_with_positions()[y].float())

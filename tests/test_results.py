@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -160,3 +161,150 @@ def test_the_schema_requires_every_field_a_run_writes(tiny_run: dict) -> None:
             assert set(inner["required"]) == set(tiny_run[part])
     history = SCHEMA["properties"]["history"]["items"]["required"]
     assert set(history) == set(tiny_run["history"][0]) - {"seconds"}
+
+
+def with_retest(tiny_run: dict) -> dict:
+    """A copy of ``tiny_run`` with a ``retest`` record, as ``vggrepro.retest`` adds one."""
+    run = copy.deepcopy(tiny_run)
+    run["retest"] = {
+        "scales": [32, 64],
+        "protocols": ["dense@64"],
+        "centre_top1_error_again": run["test"]["centre"]["top1_error"],
+        "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:00:09.5Z",
+        "wall_time_s": 9.5,
+        "provenance": run["provenance"],
+    }
+    return validate(run)
+
+
+def numeric(schema: dict, path: tuple = ()) -> list[tuple]:
+    """The path of every field the schema types as an integer or a number (``0`` stands for any
+    item of an array, ``"centre"`` for any protocol under ``test``)."""
+    types = schema.get("type", [])
+    out = (
+        [path] if {"integer", "number"} & set([types] if isinstance(types, str) else types) else []
+    )
+    for name, inner in schema.get("properties", {}).items():
+        out += numeric(inner, (*path, name))
+    if "items" in schema:
+        out += numeric(schema["items"], (*path, 0))
+    if isinstance(schema.get("additionalProperties"), dict):
+        out += numeric(schema["additionalProperties"], (*path, "centre"))
+    return out
+
+
+NUMERIC = {
+    ("seed",), ("diverged_epoch",), ("params",), ("history", 0, "epoch"),
+    ("history", 0, "train_loss"), ("history", 0, "train_acc"), ("history", 0, "val_acc"),
+    ("history", 0, "lr"), ("test", "centre", "top1_error"), ("test", "centre", "top5_error"),
+    ("wall_time_s",), ("train_time_s",), ("images_per_s",), ("data", "n_train"),
+    ("data", "n_val"), ("data", "n_test"), ("retest", "scales", 0),
+    ("retest", "centre_top1_error_again"), ("retest", "wall_time_s"),
+}  # fmt: skip
+"""Every integer or number a results file holds."""
+
+
+def put(run: dict, path: tuple, value: object) -> dict:
+    """``run`` with the field at ``path`` set to ``value`` (a diverged run for diverged_epoch)."""
+    parent = run
+    for name in path[:-1]:
+        parent = parent[name]
+    parent[path[-1]] = value
+    if path == ("diverged_epoch",):
+        run["status"] = "diverged"
+    return run
+
+
+def test_the_schema_types_every_count_and_measure_as_a_number() -> None:
+    assert set(numeric(SCHEMA)) == NUMERIC
+
+
+@pytest.mark.parametrize("flag", [True, False])
+@pytest.mark.parametrize("path", sorted(NUMERIC, key=str), ids=lambda p: "/".join(map(str, p)))
+def test_no_number_field_takes_a_bool(tiny_run: dict, path: tuple, flag: bool) -> None:
+    """JSON Schema keeps booleans apart from numbers; Python's ``isinstance(True, int)`` does
+    not, so a hand-written check would let them through."""
+    with pytest.raises(ResultError, match=f"{flag} is not of type"):
+        validate(put(with_retest(tiny_run), path, flag))
+
+
+@pytest.mark.parametrize(
+    "path, bad, good",
+    [
+        (("seed",), -1, 0),
+        (("diverged_epoch",), 0, 1),
+        (("params",), 0, 1),
+        (("history", 0, "epoch"), 0, 1),
+        (("history", 0, "train_acc"), 1.01, 1.0),
+        (("history", 0, "train_acc"), -0.01, 0.0),
+        (("history", 0, "val_acc"), 1.5, 1.0),
+        (("history", 0, "lr"), 0.0, 1e-12),
+        (("history", 0, "lr"), -0.1, 0.1),
+        (("test", "centre", "top1_error"), 250.0, 100.0),
+        (("test", "centre", "top1_error"), -0.5, 0.0),
+        (("test", "centre", "top5_error"), 100.5, 100.0),
+        (("wall_time_s",), -1.0, 0.0),
+        (("train_time_s",), -1.0, 0.0),
+        (("images_per_s",), -1.0, 0.0),
+        (("data", "n_train"), -1, 0),
+        (("data", "n_val"), -1, 0),
+        (("data", "n_test"), -1, 0),
+        (("retest", "scales", 0), 0, 1),
+        (("retest", "centre_top1_error_again"), 101.0, 100.0),
+        (("retest", "wall_time_s"), -1.0, 0.0),
+    ],
+    ids=lambda v: "/".join(map(str, v)) if isinstance(v, tuple) else str(v),
+)
+def test_out_of_range_values_are_rejected_and_the_bounds_accepted(
+    tiny_run: dict, path: tuple, bad: float, good: float
+) -> None:
+    assert validate(put(with_retest(tiny_run), path, good))
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    with pytest.raises(ResultError, match=rf"^result{re.escape(where)}: {bad} is (less|greater)"):
+        validate(put(with_retest(tiny_run), path, bad))
+
+
+@pytest.mark.parametrize("field", [("started",), ("finished",), ("retest", "started")])
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-01-01 00:00:00+00:00",  # no T
+        "2026-01-01T00:00:00",  # no time zone
+        "2026-01-01",
+        "2026-1-01T00:00:00Z",
+        "2026-01-01T00:00+00:00",  # no seconds
+        "2026-01-01T00:00:00+0000",
+        "2026-01-01T00:00:00Z trailing",
+        "",
+        1767225600,
+        None,
+    ],
+)
+def test_malformed_timestamps_are_rejected(tiny_run: dict, field: tuple, stamp: object) -> None:
+    with pytest.raises(ResultError, match=f"{field[-1]}: "):
+        validate(put(with_retest(tiny_run), field, stamp))
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["2026-01-01T00:00:00Z", "2026-01-01T23:59:59.123456+05:30", "2026-06-30T12:00:00-08:00"],
+)
+def test_well_formed_timestamps_are_accepted(tiny_run: dict, stamp: str) -> None:
+    assert validate(put(with_retest(tiny_run), ("finished",), stamp))
+    assert re.fullmatch(SCHEMA["properties"]["started"]["pattern"], tiny_run["started"])
+
+
+def test_every_record_requires_what_is_written_into_it(tiny_run: dict) -> None:
+    """Provenance, config and the retest record (the top level, data, test and history are
+    checked above): each requires what the book reads from it, and a run writes all of that."""
+    properties = SCHEMA["properties"]
+    machine = {"device", "device_type", "torch", "cuda", "git_commit", "git_dirty"}
+    assert set(properties["provenance"]["required"]) == machine
+    assert machine <= set(tiny_run["provenance"])  # and python, platform, cudnn: optional
+    retest = with_retest(tiny_run)["retest"]
+    assert set(properties["retest"]["required"]) == set(retest)
+    assert properties["retest"]["properties"]["provenance"] == properties["provenance"]
+    read = {"arch", "batch_norm", "init", "width", "fc_width", "epochs", "batch_size", "lr"}
+    assert set(properties["config"]["required"]) == read
+    assert read <= set(tiny_run["config"])

@@ -270,3 +270,52 @@ def test_final_fit_reads_the_last_epoch_and_says_which_net_fits_less() -> None:
     assert "against 40.0 % for vgg11" in note and "learned less" in note
     runs[0]["history"][-1]["train_acc"] = runs[1]["history"][-1]["train_acc"] = 0.5
     assert "at least as well" in stats.fit_note(stats.final_fit(runs))
+
+
+# Two-sided 95 % critical values of Student's t, t(0.975; df), from the NIST/SEMATECH
+# e-Handbook of Statistical Methods, section 1.3.6.7.2, "Critical values of the Student's t
+# distribution" (https://www.itl.nist.gov/div898/handbook/eda/section3/eda3672.htm).
+STUDENT_T_975 = {
+    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+    9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042, 100: 1.984,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("df", list(STUDENT_T_975))
+def test_t_critical_matches_the_nist_table(df: int) -> None:
+    assert stats.t_critical(df) == pytest.approx(STUDENT_T_975[df], abs=5e-4)
+
+
+def test_depth_effect_tests_with_the_pooled_degrees_of_freedom() -> None:
+    """Each depth's seeds give n - 1 degrees of freedom to the pooled std: 4 x (3 - 1) = 8; with
+    one run diverged, 2 + 2 + 2 + 1 = 7."""
+    runs = grid({False: [10.0, 9.0, 8.0, 7.5]})
+    assert stats.depth_effect(runs_frame(runs)).iloc[0]["t_crit"] == pytest.approx(
+        STUDENT_T_975[8], abs=5e-4
+    )
+    runs = [r for r in runs if r["run_id"] != "depth/vgg19-s2"]
+    runs.append(fake_run("vgg19", False, 2, None, diverged_epoch=2))
+    assert stats.depth_effect(runs_frame(runs)).iloc[0]["t_crit"] == pytest.approx(
+        STUDENT_T_975[7], abs=5e-4
+    )
+
+
+@pytest.mark.parametrize("n_a, n_b", [(2, 2), (3, 3), (3, 5), (2, 10)])
+def test_two_arms_have_na_plus_nb_minus_two_degrees_of_freedom(n_a: int, n_b: int) -> None:
+    runs = [fake_run("vgg11", False, s, 10.0 + s % 3) for s in range(n_a)]
+    runs += [fake_run("vgg13", False, s, 20.0 - s % 2) for s in range(n_b)]
+    c = stats.pairwise(runs_frame(runs), "vgg11", "vgg13")
+    assert c.df == n_a + n_b - 2
+    assert c.t_crit == pytest.approx(STUDENT_T_975[n_a + n_b - 2], abs=5e-4)
+    lo, hi = c.interval
+    assert (hi - lo) / 2 == pytest.approx(c.t_crit * c.se)
+    assert f"against {STUDENT_T_975[n_a + n_b - 2]:.2f}" in c.verdict
+
+
+@pytest.mark.parametrize("n", [2, 5, 9])
+def test_paired_runs_have_n_minus_one_degrees_of_freedom(n: int) -> None:
+    frame = runs_frame([fake_run("vgg11", False, s, 10.0 + s) for s in range(n)])
+    frame["flip/top1"] = frame["centre/top1"] - 1.0 - 0.1 * (frame["seed"] % 2)
+    c = stats.paired(frame, "centre", "flip")
+    assert (c.n_a, c.df) == (n, n - 1)
+    assert c.t_crit == pytest.approx(STUDENT_T_975[n - 1], abs=5e-4)

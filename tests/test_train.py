@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+import torch.nn.functional as F
+from conftest import TINY, tiny_cifar
 
 from vggrepro import train as train_module
-from vggrepro.data import CIFAR10
+from vggrepro.data import CIFAR10, split_validation
+from vggrepro.initialisation import initialise
+from vggrepro.loader import DeviceLoader
+from vggrepro.models import build
 from vggrepro.results import load_result, load_runs, validate
 from vggrepro.train import (
     PLAIN_LR,
@@ -249,3 +253,162 @@ def test_no_validation_images_is_refused_before_training(tiny: CIFAR10) -> None:
 def test_too_few_images_for_one_batch_is_refused(tiny: CIFAR10) -> None:
     with pytest.raises(ValueError, match="no full batch of 512"):
         train(preset("smoke", **{**TINY, "batch_size": 512}), tiny, run_id="x", progress=False)
+
+
+def test_two_training_steps_follow_sgd_with_momentum_and_weight_decay(
+    tiny: CIFAR10, tmp_path: Path
+) -> None:
+    """One batch per epoch, no augmentation, no dropout: two epochs are two SGD steps on the
+    same 20 images, redone here by hand from PyTorch's definition of SGD:
+    v <- momentum * v + grad + weight_decay * w, then w <- w - lr * v (v = 0 at first).
+    Large momentum and decay, so that dropping either changes the weights far beyond rounding."""
+    options = {**TINY, "n_train": 20, "crop_padding": 0, "flip": False, "dropout": 0.0}
+    cfg = preset(
+        "smoke", epochs=2, lr=0.1, momentum=0.5, weight_decay=0.05, eval_scales=(), **options
+    )
+    train(cfg, tiny, run_id="sgd", model_path=tmp_path / "net.pt", progress=False)
+    trained = load_model(tmp_path / "net.pt").state_dict()
+
+    split = train_module.prepare(tiny, cfg, torch.device("cpu"))
+    (images, labels), mean, std = split.train, split.mean, split.std
+    assert len(labels) == cfg.batch_size  # one step per epoch, on every training image
+    x = (images / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    x = x.contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(cfg.seed)
+    net = initialise(build(cfg.spec(len(tiny.classes))), cfg.init)
+    net = net.to(memory_format=torch.channels_last)
+    params = list(net.parameters())
+    velocity = [torch.zeros_like(p) for p in params]
+    for _ in range(cfg.epochs):
+        grads = torch.autograd.grad(F.cross_entropy(net(x), labels), params)
+        with torch.no_grad():
+            for w, g, v in zip(params, grads, velocity, strict=True):
+                v.mul_(cfg.momentum).add_(g + cfg.weight_decay * w)
+                w.sub_(cfg.lr * v)
+    for name, w in net.state_dict().items():
+        torch.testing.assert_close(
+            trained[name], w, rtol=1e-4, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}"
+        )
+
+
+@pytest.mark.parametrize(
+    "accuracies, factors",
+    [
+        ((0.2, 0.3, 0.4, 0.5), (1, 1, 1, 1)),  # rising: never a plateau
+        ((0.5, 0.4, 0.3, 0.3), (1, 1, 0.1, 0.01)),  # no gain after epoch 1: patience 0 drops
+    ],
+)
+def test_the_plateau_rule_reads_validation_accuracy_as_higher_is_better(
+    tiny: CIFAR10, monkeypatch: pytest.MonkeyPatch, accuracies: tuple, factors: tuple
+) -> None:
+    scripted = iter(accuracies)
+    monkeypatch.setattr(train_module, "accuracy", lambda model, batches: next(scripted))
+    cfg = preset("smoke", epochs=4, patience=0, max_drops=3, lr=0.1, eval_scales=(), **TINY)
+    history = train(cfg, tiny, run_id="p", progress=False)["history"]
+    assert [h["val_acc"] for h in history] == list(accuracies)
+    assert [h["lr"] for h in history] == pytest.approx([0.1 * f for f in factors])
+
+
+class RecordingLoader(DeviceLoader):
+    """A DeviceLoader that keeps every instance made, in order: training, validation, test."""
+
+    made: list[DeviceLoader] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        RecordingLoader.made.append(self)
+
+
+@pytest.fixture
+def loaders(monkeypatch: pytest.MonkeyPatch) -> list[DeviceLoader]:
+    """The loaders the next ``train`` call makes (training, validation, test)."""
+    monkeypatch.setattr(RecordingLoader, "made", [])
+    monkeypatch.setattr(train_module, "DeviceLoader", RecordingLoader)
+    return RecordingLoader.made
+
+
+def test_every_loader_normalises_with_the_training_splits_own_statistics(
+    loaders: list[DeviceLoader],
+) -> None:
+    """Mean and std per channel of the training split alone, computed here from their
+    definition, and what the net then sees: training pixels at mean 0 and std 1 per channel."""
+    cfg = preset("smoke", epochs=1, crop_padding=0, flip=False, eval_scales=(), **TINY)
+    data = tiny_cifar()
+    data.train_images[:, 0, 0, 0] = torch.arange(len(data.train_labels))  # an index per image
+    held_out = split_validation(data, cfg.n_val, seed=0)[2][:, 0, 0, 0].long()
+    data.train_images[held_out] = 255  # white: statistics that counted them would be far off
+    train(cfg, data, run_id="n", progress=False)
+    pixels = split_validation(data, cfg.n_val, seed=0)[0].double() / 255
+    mean = pixels.mean(dim=(0, 2, 3))
+    std = pixels.std(dim=(0, 2, 3), unbiased=False)
+    assert (data.train_images.double().mean(dim=(0, 2, 3)) / 255 - mean).abs().min() > 0.05
+    assert len(loaders) == 3  # training, validation, test
+    for loader in loaders:
+        assert loader.mean.flatten().tolist() == pytest.approx(mean.tolist(), abs=1e-7)
+        assert loader.std.flatten().tolist() == pytest.approx(std.tolist(), abs=1e-7)
+    x = torch.cat([x for x, _ in loaders[0]]).double()  # one more epoch, unaugmented
+    assert len(x) == len(pixels)
+    assert x.mean(dim=(0, 2, 3)).tolist() == pytest.approx([0.0] * 3, abs=1e-6)
+    assert x.std(dim=(0, 2, 3), unbiased=False).tolist() == pytest.approx([1.0] * 3, abs=1e-6)
+
+
+@pytest.mark.parametrize("n_train", [None, 40])
+def test_training_never_sees_a_validation_image(
+    n_train: int | None, loaders: list[DeviceLoader]
+) -> None:
+    """Each training image carries its index in one pixel: the images the training loop and the
+    validation read share no index, the validation split takes its share of every class, and
+    without a subset the two cover the training set exactly."""
+    data = tiny_cifar()
+    n = len(data.train_labels)
+    data.train_images[:, 0, 0, 0] = torch.arange(n)  # 120 images: an index fits a uint8
+    cfg = preset("smoke", epochs=1, eval_scales=(), **{**TINY, "n_train": n_train})
+    result = train(cfg, data, run_id="v", progress=False)
+    train_batches, val_batches, test_batches = loaders
+    seen = train_batches.images[:, 0, 0, 0].long()
+    held_out = val_batches.images[:, 0, 0, 0].long()
+    assert len(set(seen.tolist())) == len(seen) == (n_train or n - cfg.n_val)
+    assert len(set(held_out.tolist())) == len(held_out) == cfg.n_val
+    assert not set(seen.tolist()) & set(held_out.tolist())
+    if n_train is None:
+        assert sorted(seen.tolist() + held_out.tolist()) == list(range(n))
+    assert torch.equal(train_batches.labels, data.train_labels[seen])  # labels travel along
+    assert torch.equal(val_batches.labels, data.train_labels[held_out])
+    assert torch.equal(val_batches.labels.bincount(), torch.full((10,), cfg.n_val // 10))
+    assert torch.equal(test_batches.images, data.test_images)
+    assert result["data"]["n_train"] == len(seen) and result["data"]["n_val"] == len(held_out)
+
+
+def test_a_run_stopped_and_resumed_matches_a_straight_run(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast, in-process twin of the slow kill test: 4 epochs straight against 2 epochs, a
+    stop right after the second checkpoint, and a resumed run. Dropout and augmentation draw
+    from the generators, momentum lives in the optimiser and the plateau rule's best accuracy
+    in the scheduler: the resumed run must restore them all to end where the straight run did."""
+    accuracies = [0.5, 0.4, 0.45, 0.45]  # scripted: with patience 0, drops after epochs 2 and 3
+    scripted = iter([])
+    monkeypatch.setattr(train_module, "accuracy", lambda model, batches: next(scripted))
+    cfg = preset("smoke", epochs=4, patience=0, dropout=0.5, lr=0.05, eval_scales=(), **TINY)
+
+    scripted = iter(accuracies)
+    straight = train(cfg, tiny, run_id="r", progress=False)
+
+    saves, save = [], train_module._atomic_save
+
+    def stop_after_the_second_checkpoint(obj: object, path: Path) -> None:
+        save(obj, path)
+        saves.append(path)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_atomic_save", stop_after_the_second_checkpoint)
+    scripted = iter(accuracies)
+    ckpt = tmp_path / "run.ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tiny, run_id="r", checkpoint=ckpt, progress=False)
+    torch.manual_seed(12345)  # the resumed run must restore every generator, not inherit these
+    resumed = train(cfg, tiny, run_id="r", checkpoint=ckpt, progress=False)
+    assert len(saves) == 4  # epochs 1 and 2 before the stop, 3 and 4 after it
+    assert [h["lr"] for h in straight["history"]] == pytest.approx([0.05, 0.05, 5e-3, 5e-4])
+    assert strip_times(resumed) == strip_times(straight)

@@ -1,0 +1,555 @@
+"""A cheap mutation check: do the fast tests catch small, realistic bugs?
+
+Each mutant is one small change to one file of ``src/vggrepro`` (an off-by-one, an inverted
+comparison, a dropped check, a wrong default...), written as the exact text it replaces, which
+must occur exactly once. For each mutant in turn the script copies ``src/`` into a temporary
+folder, plants the change there, and runs the test files that cover the mutated file
+(``COVERING``) against the copy (``PYTHONPATH`` points at it, so the copy shadows the installed
+package; the real ``src/`` is never written). A mutant is caught when those tests fail. It then
+prints one row per mutant and the catch rate.
+
+Two sets:
+
+- ``fresh`` (the default): bugs of the usual kinds in places the planted bugs of issue 12 did not
+  touch, for an honest estimate of what the fast suite catches;
+- ``issue``: the kinds of planted bug that issue 12 reports the fast suite missed, where it found
+  them and in a few more places, kept as a regression check of the tests written for them.
+
+Run from the checkout root (it takes tens of minutes on two CPU cores; one mutant at a time)::
+
+    nice -n 19 .venv/bin/python benchmarks/mutants.py                # the fresh set
+    .venv/bin/python benchmarks/mutants.py --set issue               # issue 12's planted bugs
+    .venv/bin/python benchmarks/mutants.py --only step-milestone-off-by-one --no-baseline
+    .venv/bin/python benchmarks/mutants.py --list                    # names, nothing run
+
+``--tests`` runs other test files or node ids instead of the covering ones; ``--slow`` includes
+the tests marked slow (the fast suite leaves them out). Unless ``--no-baseline``, the covering
+tests first run once against an unmutated copy: a mutant is only "caught" if they passed there.
+``--checkout DIR`` runs another folder's tests against the mutants, e.g. an older commit's, for a
+before-and-after comparison::
+
+    mkdir /tmp/before && git archive HEAD tests pyproject.toml | tar -x -C /tmp/before
+    .venv/bin/python benchmarks/mutants.py --set issue --checkout /tmp/before
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = Path("src") / "vggrepro"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """Replace ``old`` (which must occur exactly once) by ``new`` in ``src/vggrepro/<file>``."""
+
+    name: str
+    file: str
+    old: str
+    new: str
+    kind: str
+
+
+FRESH: tuple[Mutant, ...] = (
+    # train.py: schedules, checks and bookkeeping
+    Mutant(
+        "step-milestone-off-by-one",
+        "train.py",
+        "[max(1, round(m * self.epochs)) for m in self.milestones]",
+        "[max(1, round(m * self.epochs) + 1) for m in self.milestones]",
+        "off-by-one",
+    ),
+    Mutant(
+        "planned-drops-counts-the-last-epoch",
+        "train.py",
+        "for e in self.drop_epochs() if e < self.epochs}",
+        "for e in self.drop_epochs() if e <= self.epochs}",
+        "boundary",
+    ),
+    Mutant(
+        "plateau-floor-one-drop-too-low",
+        "train.py",
+        "for _ in range(cfg.max_drops):",
+        "for _ in range(cfg.max_drops + 1):",
+        "off-by-one",
+    ),
+    Mutant(
+        "stalled-run-left-untested",
+        "train.py",
+        'trained = status != "diverged"',
+        'trained = status == "completed"',
+        "inverted condition",
+    ),
+    Mutant(
+        "images-per-s-counts-one-epoch",
+        "train.py",
+        "// cfg.batch_size * cfg.batch_size * len(history)",
+        "// cfg.batch_size * cfg.batch_size",
+        "dropped factor",
+    ),
+    Mutant(
+        "full-batch-check-off-by-one",
+        "train.py",
+        "if len(train[1]) < cfg.batch_size:",
+        "if len(train[1]) <= cfg.batch_size:",
+        "boundary",
+    ),
+    Mutant(
+        "resume-without-scheduler-state",
+        "train.py",
+        '            scheduler.load_state_dict(state["scheduler"])\n',
+        "",
+        "dropped call",
+    ),
+    Mutant(
+        "resume-repeats-an-epoch",
+        "train.py",
+        'state["train_time"], state["epoch"]',
+        'state["train_time"], state["epoch"] - 1',
+        "off-by-one",
+    ),
+    # evaluate.py: the test-time protocols
+    Mutant(
+        "multi-crop-loses-the-far-row",
+        "evaluate.py",
+        "ys = sorted({0, (h - size) // 2, h - size})",
+        "ys = sorted({0, (h - size) // 2})",
+        "dropped case",
+    ),
+    Mutant(
+        "multi-scale-keeps-only-the-last-scale",
+        "evaluate.py",
+        'views["dense multi-scale"] = torch.stack(dense_all).mean(0)',
+        'views["dense multi-scale"] = dense_all[-1]',
+        "wrong aggregate",
+    ),
+    Mutant(
+        "test-time-dropout-left-on",
+        "evaluate.py",
+        "    model.eval()\n    dense = to_dense(model).eval()",
+        "    dense = to_dense(model)",
+        "dropped call",
+    ),
+    # loader.py: augmentation and resumable state
+    Mutant(
+        "crop-never-at-the-last-row",
+        "loader.py",
+        "top = torch.randint(0, h - height + 1,",
+        "top = torch.randint(0, h - height,",
+        "off-by-one",
+    ),
+    Mutant(
+        "eval-batches-one-too-many",
+        "loader.py",
+        "else -(-n // self.batch_size)",
+        "else n // self.batch_size + 1",
+        "off-by-one",
+    ),
+    Mutant(
+        "loader-state-not-restored",
+        "loader.py",
+        'self.generator.set_state(state["generator"].cpu())',
+        "self.generator.get_state()",
+        "dropped call",
+    ),
+    # results.py: schema and tables
+    Mutant(
+        "diverged-at-epoch-zero-accepted",
+        "results.py",
+        '"diverged_epoch": {"type": ["integer", "null"], "minimum": 1}',
+        '"diverged_epoch": {"type": ["integer", "null"], "minimum": 0}',
+        "loosened bound",
+    ),
+    Mutant(
+        "completed-run-without-metrics-accepted",
+        "results.py",
+        'if result["status"] != "diverged" and not result["test"]:',
+        "if False:",
+        "dropped validation",
+    ),
+    Mutant(
+        "zero-learning-rate-accepted",
+        "results.py",
+        '"lr": {"type": "number", "exclusiveMinimum": 0}',
+        '"lr": {"type": "number", "minimum": 0}',
+        "loosened bound",
+    ),
+    Mutant(
+        "aggregate-counts-stalled-as-diverged",
+        "results.py",
+        '(s == "diverged").sum()',
+        '(s != "completed").sum()',
+        "wrong predicate",
+    ),
+    # stats.py
+    Mutant(
+        "pooled-std-divides-by-n",
+        "stats.py",
+        "            dof += n - 1\n",
+        "            dof += n\n",
+        "off-by-one",
+    ),
+    Mutant(
+        "equal-rate-counted-as-a-drop",
+        "stats.py",
+        'if b["lr"] < a["lr"]]',
+        'if b["lr"] <= a["lr"]]',
+        "boundary",
+    ),
+    # models.py, initialisation.py, configs.py, cost.py
+    Mutant(
+        "dense-head-keeps-a-final-relu",
+        "models.py",
+        "self.head = nn.Sequential(*layers[:-2])",
+        "self.head = nn.Sequential(*layers[:-1])",
+        "off-by-one",
+    ),
+    Mutant(
+        "kaiming-uses-fan-out",
+        "initialisation.py",
+        'nn.init.kaiming_normal_(w, mode="fan_in"',
+        'nn.init.kaiming_normal_(w, mode="fan_out"',
+        "wrong default",
+    ),
+    Mutant(
+        "width-truncates-channels",
+        "configs.py",
+        "return round(c * self.width)",
+        "return int(c * self.width)",
+        "rounding",
+    ),
+    Mutant(
+        "bias-adds-ignore-the-batch",
+        "cost.py",
+        "bias_adds = c * h * w * batch",
+        "bias_adds = c * h * w",
+        "dropped factor",
+    ),
+)
+"""Bugs of the usual kinds, in places issue 12's planted bugs did not touch."""
+
+ISSUE: tuple[Mutant, ...] = (
+    Mutant(
+        "no-weight-decay",
+        "train.py",
+        "momentum=cfg.momentum, weight_decay=cfg.weight_decay",
+        "momentum=cfg.momentum",
+        "dropped argument",
+    ),
+    Mutant(
+        "no-momentum",
+        "train.py",
+        "lr=cfg.lr, momentum=cfg.momentum, weight_decay=",
+        "lr=cfg.lr, weight_decay=",
+        "dropped argument",
+    ),
+    Mutant(
+        "plateau-mode-min",
+        "train.py",
+        'opt, mode="max"',
+        'opt, mode="min"',
+        "inverted direction",
+    ),
+    Mutant(
+        "resume-without-optimizer-state",
+        "train.py",
+        '            opt.load_state_dict(state["optimizer"])\n',
+        "",
+        "dropped call",
+    ),
+    Mutant(
+        "resume-without-rng-state",
+        "train.py",
+        '            _set_rng_state(state["rng"], device)\n',
+        "",
+        "dropped call",
+    ),
+    Mutant(
+        "normalisation-statistics-of-every-image",
+        "train.py",
+        "mean, std = channel_stats(train[0])",
+        "mean, std = channel_stats(data.train_images)",
+        "wrong input",
+    ),
+    Mutant(
+        "validation-images-trained-on",
+        "train.py",
+        "train = _subset(train_x, train_y, cfg.n_train)",
+        "train = _subset(data.train_images, data.train_labels, cfg.n_train)",
+        "wrong input",
+    ),
+    Mutant(
+        "flip-protocol-sees-the-unflipped-image",
+        "evaluate.py",
+        "net(hflip(v)).float().softmax(1)",
+        "net(v).float().softmax(1)",
+        "dropped call",
+    ),
+    Mutant(
+        "top5-counted-as-top1",
+        "evaluate.py",
+        "c[1] += topk_correct(p, y, 5)",
+        "c[1] += topk_correct(p, y, 1)",
+        "wrong constant",
+    ),
+    Mutant(
+        "one-flip-per-batch",
+        "loader.py",
+        "mirror = torch.rand(len(x), device=self.device, generator=g) < 0.5",
+        "mirror = (torch.rand(1, device=self.device, generator=g) < 0.5).expand(len(x))",
+        "wrong shape",
+    ),
+    Mutant(
+        "schema-field-dropped",
+        "results.py",
+        '        "params": {"type": "integer", "minimum": 1},\n',
+        "",
+        "dropped field",
+    ),
+    Mutant(
+        "provenance-field-dropped",
+        "results.py",
+        '                "git_commit": {"type": "string"},\n',
+        "",
+        "dropped field",
+    ),
+    Mutant(
+        "bool-accepted-as-number",
+        "results.py",
+        '"train_loss": {"type": "number"}',
+        '"train_loss": {"type": ["number", "boolean"]}',
+        "loosened type",
+    ),
+    Mutant(
+        "bool-accepted-as-integer",
+        "results.py",
+        '"epoch": {"type": "integer", "minimum": 1}',
+        '"epoch": {"type": ["integer", "boolean"], "minimum": 1}',
+        "loosened type",
+    ),
+    Mutant(
+        "t-test-df-off-by-one",
+        "stats.py",
+        "df = na + nb - 2",
+        "df = na + nb - 1",
+        "off-by-one",
+    ),
+    Mutant(
+        "paired-df-off-by-one",
+        "stats.py",
+        "df=n - 1,",
+        "df=n,",
+        "off-by-one",
+    ),
+    Mutant(
+        "t-critical-df-off-by-one",
+        "stats.py",
+        "lo, hi = (mid, hi) if _t_cdf(mid, df) < target else (lo, mid)",
+        "lo, hi = (mid, hi) if _t_cdf(mid, df - 1) < target else (lo, mid)",
+        "off-by-one",
+    ),
+    Mutant(
+        "depth-effect-df-off-by-one",
+        "stats.py",
+        "dof = int(sum(n - 1 for n in stats",
+        "dof = int(sum(n for n in stats",
+        "off-by-one",
+    ),
+)
+"""Issue 12's planted bugs that once passed the fast suite (re-planted here as the issue
+describes them)."""
+
+SETS: dict[str, tuple[Mutant, ...]] = {"fresh": FRESH, "issue": ISSUE, "all": FRESH + ISSUE}
+
+COVERING: dict[str, tuple[str, ...]] = {
+    "train.py": ("tests/test_train.py", "tests/test_recipe.py"),
+    "evaluate.py": ("tests/test_evaluate.py", "tests/test_recipe.py"),
+    "loader.py": ("tests/test_loader.py", "tests/test_recipe.py"),
+    "results.py": ("tests/test_results.py",),
+    "stats.py": ("tests/test_stats.py", "tests/test_ablations.py", "tests/test_recipe.py"),
+    "models.py": ("tests/test_models.py",),
+    "initialisation.py": ("tests/test_models.py",),
+    "configs.py": ("tests/test_models.py", "tests/test_cost.py"),
+    "cost.py": ("tests/test_cost.py", "tests/test_receptive.py"),
+}
+"""The test files that cover each source file: all a mutant of that file is run against."""
+
+
+def check(mutant: Mutant, src: Path = ROOT / PACKAGE) -> str:
+    """The mutated file's text; ValueError unless ``mutant.old`` occurs exactly once."""
+    text = (src / mutant.file).read_text(encoding="utf-8")
+    count = text.count(mutant.old)
+    if count != 1:
+        raise ValueError(
+            f"mutant {mutant.name}: its old text occurs {count} times in {mutant.file}, not once; "
+            "update it to the current source"
+        )
+    return text.replace(mutant.old, mutant.new)
+
+
+def copy_checkout(into: Path) -> Path:
+    """A copy of ``src/`` under ``into`` beside links to everything else in the checkout (modules
+    that find the checkout from their own path, such as ``recorded.ROOT``, see it there)."""
+    shutil.copytree(
+        ROOT / "src", into / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
+    for entry in ROOT.iterdir():
+        if entry.name not in {"src", ".venv"}:
+            (into / entry.name).symlink_to(entry)
+    return into / "src"
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant | None
+    caught: bool
+    verdict: str  # caught (tests failed), missed (tests passed), timeout (counts as caught), error
+    seconds: float
+    detail: str
+
+
+def pytest_run(
+    src: Path,
+    tests: Sequence[str],
+    slow: bool,
+    timeout: float,
+    show: bool = False,
+    checkout: Path = ROOT,
+) -> tuple[str, str]:
+    """Run ``tests`` (paths in ``checkout``) against the package in ``src``: ("passed",
+    "failed", "timeout" or "error", and the first failure or pytest's summary line). ``show``
+    prints the end of pytest's output."""
+    marks = "not browser" if slow else "not slow and not browser"
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    command += ["-m", marks, *tests]
+    path = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        done = subprocess.run(
+            command, cwd=checkout, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout", f"no result within {timeout:.0f} s"
+    lines = done.stdout.splitlines()
+    if show:
+        print("\n".join(lines[-30:]), flush=True)
+    failed = [ln for ln in lines if ln.startswith(("FAILED ", "ERROR "))]
+    summary = lines[-1] if lines else done.stderr.strip()[-200:]
+    if done.returncode == 0:
+        return "passed", summary
+    if done.returncode in (1, 2):  # tests failed, or collection failed (e.g. an import)
+        return "failed", (failed[0] if failed else summary)[:160]
+    return "error", f"pytest exit code {done.returncode}: {summary}"[:160]
+
+
+def imported_from(src: Path) -> Path:
+    """Where a child process with ``src`` on PYTHONPATH imports vggrepro from."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    code = "import vggrepro, sys; sys.stdout.write(vggrepro.__file__)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return Path(out.stdout).resolve()
+
+
+def run_one(
+    mutant: Mutant | None,
+    tests: Sequence[str],
+    slow: bool = False,
+    timeout: float = 900,
+    show: bool = False,
+    checkout: Path = ROOT,
+) -> Outcome:
+    """Plant ``mutant`` (None: no change) in a fresh copy of ``src/`` and run ``tests`` (of
+    ``checkout``) against it."""
+    with tempfile.TemporaryDirectory(prefix="vggrepro-mutant-") as tmp:
+        src = copy_checkout(Path(tmp))
+        package = src / "vggrepro"
+        if imported_from(src) != (package / "__init__.py").resolve():
+            raise SystemExit(f"PYTHONPATH={src} does not shadow the installed vggrepro")
+        if mutant is not None:
+            (package / mutant.file).write_text(check(mutant, package), encoding="utf-8")
+        start = time.perf_counter()
+        result, detail = pytest_run(src, tests, slow, timeout, show, checkout)
+    seconds = time.perf_counter() - start
+    verdict = {"passed": "missed", "failed": "caught"}.get(result, result)
+    return Outcome(mutant, verdict in ("caught", "timeout"), verdict, seconds, detail)
+
+
+def table(outcomes: Sequence[Outcome]) -> str:
+    """The outcomes as a Markdown table, with the catch rate."""
+    rows = ["| mutant | file | kind | caught? | seconds | first failure |", "|---" * 6 + "|"]
+    for o in outcomes:
+        m = o.mutant
+        assert m is not None
+        detail = o.detail.replace("|", "/")
+        rows.append(
+            f"| {m.name} | {m.file} | {m.kind} | {o.verdict} | {o.seconds:.0f} | {detail} |"
+        )
+    caught = sum(o.caught for o in outcomes)
+    rate = 100 * caught / len(outcomes) if outcomes else float("nan")
+    rows.append(f"\ncaught {caught} of {len(outcomes)} mutants: {rate:.0f} %")
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> list[Outcome]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", choices=list(SETS), default="fresh")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these mutants")
+    parser.add_argument("--tests", nargs="+", metavar="TEST", help="instead of COVERING")
+    parser.add_argument("--slow", action="store_true", help="include tests marked slow")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per mutant")
+    parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument("--show", action="store_true", help="print the end of each pytest run")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="run the tests of this folder instead (e.g. a `git archive` of an older commit's "
+        "tests/ and pyproject.toml), against this checkout's mutated src/",
+    )
+    args = parser.parse_args(argv)
+
+    mutants = list(SETS[args.set])
+    if args.only:
+        unknown = set(args.only) - {m.name for m in mutants}
+        if unknown:
+            parser.error(f"no mutants {sorted(unknown)} in set {args.set!r}")
+        mutants = [m for m in mutants if m.name in args.only]
+    for m in mutants:
+        check(m)  # every old text still occurs exactly once, before anything runs
+    if args.list:
+        for m in mutants:
+            print(f"{m.name:45} {m.file:18} {m.kind}")
+        return []
+
+    def tests_for(m: Mutant) -> list[str]:
+        return list(args.tests or COVERING[m.file])
+
+    if not args.no_baseline:
+        union = sorted({t for m in mutants for t in tests_for(m)})
+        base = run_one(None, union, args.slow, args.timeout, args.show, args.checkout)
+        print(f"baseline, no mutant: {base.detail} ({base.seconds:.0f} s)", flush=True)
+        if base.verdict != "missed":  # the unmutated code failed its own tests
+            raise SystemExit("the covering tests fail without a mutant; fix them first")
+    outcomes = []
+    for m in mutants:
+        o = run_one(m, tests_for(m), args.slow, args.timeout, args.show, args.checkout)
+        print(f"{m.name}: {o.verdict} ({o.seconds:.0f} s)", flush=True)
+        outcomes.append(o)
+    print()
+    print(table(outcomes))
+    return outcomes
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The mutation check's script (benchmarks/mutants.py): its mutants still fit the source, and
+one planted bug is caught in a copy while the real source stays untouched."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mutants", ROOT / "benchmarks" / "mutants.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+mutants = load()
+
+
+@pytest.mark.parametrize("mutant", mutants.FRESH + mutants.ISSUE, ids=lambda m: m.name)
+def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
+    """A mutant whose text the source no longer holds must be updated, not silently skipped."""
+    text = (ROOT / mutants.PACKAGE / mutant.file).read_text(encoding="utf-8")
+    assert text.count(mutant.old) == 1, f"update mutant {mutant.name} to {mutant.file}"
+    assert mutants.check(mutant) != text
+    assert all((ROOT / t).is_file() for t in mutants.COVERING[mutant.file])
+
+
+def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
+    names = [m.name for m in mutants.FRESH + mutants.ISSUE]
+    assert len(names) == len(set(names))
+    assert len(mutants.FRESH) >= 20
+
+
+def test_a_planted_bug_is_caught_in_a_copy_and_the_source_is_untouched() -> None:
+    source = ROOT / mutants.PACKAGE / "tables.py"
+    before = source.read_text(encoding="utf-8")
+    bug = mutants.Mutant(
+        "error-message-reworded",
+        "tables.py",
+        "a table's row labels need a name: set frame.index.name",
+        "unnamed row labels",
+        "changed text",
+    )
+    planted = mutants.run_one(bug, ["tests/test_tables.py"], timeout=300)
+    assert (planted.verdict, planted.caught) == ("caught", True)
+    # The copy imports and passes the file's first tests: only the one that reads the message
+    # fails (pytest -x stops there).
+    assert planted.detail.startswith("FAILED tests/test_tables.py::test_unnamed_row_labels_are")
+    assert source.read_text(encoding="utf-8") == before
+    report = mutants.table([planted])
+    assert "| error-message-reworded | tables.py | changed text | caught |" in report
+    assert report.endswith("caught 1 of 1 mutants: 100 %")
