@@ -1,6 +1,7 @@
 """User mistakes on the command line: one clear line on stderr and exit code 2, before any data
 loads or any training starts; Ctrl-C says how to resume."""
 
+import dataclasses
 from pathlib import Path
 from urllib.error import URLError
 
@@ -10,10 +11,11 @@ import torchvision
 from conftest import TINY, tiny_cifar
 
 import vggrepro.cli as cli
-from vggrepro.cli import main
+import vggrepro.train as training
+from vggrepro.cli import main, parser, run_tag
 from vggrepro.models import build
-from vggrepro.results import ResultError, load_result
-from vggrepro.train import preset, save_model, train
+from vggrepro.results import ResultError, load_result, save_result
+from vggrepro.train import TrainConfig, preset, save_model, train
 
 MISSING = "no-such-archive.tar.gz"  # every case below must fail before this is looked at
 
@@ -23,37 +25,101 @@ def saved_net(path: Path, width: float) -> Path:
     return save_model(build(preset("smoke", arch="vgg11", width=width).spec()), path)
 
 
-def cases(tmp: Path) -> list[tuple[list[str], str]]:
+def truncated_checkpoint(path: Path) -> Path:
+    """A checkpoint cut short, as a kill during a copy or a full disk leaves it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": {"w": torch.zeros(4096)}, "epoch": 1}, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+def single_checkpoint(argv: list[str], checkpoints: Path) -> Path:
+    """Where ``train`` keeps the checkpoint of the run that ``argv`` names."""
+    return checkpoints / "single" / f"{run_tag(cli.config(parser().parse_args(argv)))}.ckpt.pt"
+
+
+def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    """Mistakes found without the data, each with a part of its one-line message."""
     (tmp / "a-file").write_text("not a folder")
+    (tmp / "a-folder").mkdir()
     (tmp / "garbage.pt").write_bytes(b"not a saved net")
-    return [
-        (["train", "--width", "0.001"], "rounds the 64-channel layers to zero channels"),
-        (["train", "--warm-start", str(tmp / "none.pt")], "no such file"),
-        (["train", "--warm-start", str(tmp / "garbage.pt")], "not a net saved by --save-model"),
-        (
+    (tmp / "out" / "lrn").mkdir(parents=True)
+    (tmp / "out" / "lrn" / "vgg11-s0.json").write_bytes(b'{"run_id": "lrn/vgg11-s0\xff"}')
+    truncated_checkpoint(tmp / "ck" / "smoke" / "lrn" / "vgg11_lrn-s1.ckpt.pt")
+    single = ["train", "--smoke", "--seed", "3", "--checkpoints", str(tmp / "ck")]
+    truncated_checkpoint(single_checkpoint(single, tmp / "ck"))
+    return {
+        "width-rounds-to-zero": (["train", "--width", "0.001"], "rounds the 64-channel layers"),
+        "width-overflows": (["train", "--width", "1e300"], "more parameters than a tensor"),
+        "width-past-memory": (["train", "--width", "100000"], "GiB, more than the"),
+        "no-full-batch": (
+            ["train", "--n-train", "100", "--batch-size", "128"], "make no full batch of 128"
+        ),
+        "warm-start-missing": (["train", "--warm-start", str(tmp / "none.pt")], "no such file"),
+        "warm-start-folder": (
+            ["train", "--warm-start", str(tmp / "a-folder")], "a folder; give a net saved by"
+        ),
+        "warm-start-not-a-net": (
+            ["train", "--warm-start", str(tmp / "garbage.pt")], "not a net saved by --save-model"
+        ),
+        "warm-start-other-width": (
             [
-                "train",
-                "--smoke",
-                "--arch",
-                "vgg19",
-                "--warm-start",
-                str(saved_net(tmp / "wide.pt", width=0.5)),
+                "train", "--smoke", "--arch", "vgg19",
+                "--warm-start", str(saved_net(tmp / "wide.pt", width=0.5)),
             ],
             "cannot warm-start",
-        ),  # fmt: skip
-        (["train", "--out", str(tmp / "a-file")], "--out"),
-        (["train", "--checkpoints", str(tmp / "a-file")], "--checkpoints"),
-        (["train", "--save-model", str(tmp / "a-file" / "m.pt")], "--save-model"),
-        (["run", "lrn", "--out", str(tmp / "a-file")], "--out"),
-    ]
+        ),
+        "out-is-a-file": (["train", "--out", str(tmp / "a-file")], "--out"),
+        "checkpoints-is-a-file": (["train", "--checkpoints", str(tmp / "a-file")], "--checkpoints"),
+        "save-model-in-a-file": (
+            ["train", "--save-model", str(tmp / "a-file" / "m.pt")], "--save-model"
+        ),
+        "save-model-is-a-folder": (
+            ["train", "--save-model", str(tmp / "a-folder")], "--save-model"
+        ),
+        "train-truncated-checkpoint": (
+            single, f"{single_checkpoint(single, tmp / 'ck')}: unreadable checkpoint"
+        ),
+        "run-out-is-a-file": (["run", "lrn", "--out", str(tmp / "a-file")], "--out"),
+        "run-checkpoints-is-a-file": (
+            ["run", "lrn", "--checkpoints", str(tmp / "a-file")], "--checkpoints"
+        ),
+        "run-results-not-utf8": (
+            ["run", "lrn", "--smoke", "--out", str(tmp / "out")],
+            f"{tmp / 'out' / 'lrn' / 'vgg11-s0.json'}: not a readable results file (not UTF-8",
+        ),
+        "retest-results-not-utf8": (
+            ["retest", "lrn", "--out", str(tmp / "out")],
+            f"{tmp / 'out' / 'lrn' / 'vgg11-s0.json'}: not valid JSON ('utf-8' codec",
+        ),
+        "run-truncated-checkpoint": (
+            ["run", "lrn", "--smoke", "--checkpoints", str(tmp / "ck")],
+            f"{tmp / 'ck' / 'smoke' / 'lrn' / 'vgg11_lrn-s1.ckpt.pt'}: unreadable checkpoint "
+            "(cut short, or not a checkpoint); delete it to start this run over",
+        ),
+    }  # fmt: skip
 
 
-@pytest.mark.parametrize("index", range(8))
+CASE_NAMES = [
+    "width-rounds-to-zero", "width-overflows", "width-past-memory", "no-full-batch",
+    "warm-start-missing", "warm-start-folder", "warm-start-not-a-net", "warm-start-other-width",
+    "out-is-a-file", "checkpoints-is-a-file", "save-model-in-a-file", "save-model-is-a-folder",
+    "train-truncated-checkpoint", "run-out-is-a-file", "run-checkpoints-is-a-file",
+    "run-results-not-utf8", "retest-results-not-utf8", "run-truncated-checkpoint",
+]  # fmt: skip
+
+
+def test_every_case_is_tried(tmp_path: Path) -> None:
+    assert sorted(cases(tmp_path)) == sorted(CASE_NAMES)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
 def test_mistakes_are_one_line_before_the_data_loads(
-    index: int, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    argv, message = cases(tmp_path)[index]
+    argv, message = cases(tmp_path)[name]
     monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: pytest.fail("the data was loaded"))
+    monkeypatch.chdir(tmp_path)  # the default --out and --checkpoints land here
     assert main([*argv, "--data", MISSING]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
@@ -67,13 +133,17 @@ def test_mistakes_are_one_line_before_the_data_loads(
         (["train", "--jitter", "16,40"], "needs 32 <= SMIN <= SMAX"),
         (["train", "--width", "inf"], "must be a positive finite number"),
         (["train", "--lr", "nan"], "must be a positive finite number"),
+        (["train", "--width", "nan"], "must be a positive finite number"),
+        (["train", "--seed", "-1"], "must be an integer from 0"),  # the schema's range
+        (["train", "--seed", str(2**64)], "must be an integer from 0"),  # past torch's RNG
+        (["run", "lrn", "--seeds", "0", "-1"], "must be an integer from 0"),
     ],
 )
 def test_bad_values_are_refused_by_the_parser(
     argv: list[str], message: str, capsys: pytest.CaptureFixture
 ) -> None:
     with pytest.raises(SystemExit) as info:
-        main(argv)
+        main([*argv, "--data", MISSING])
     assert info.value.code == 2 and message in capsys.readouterr().err
 
 
@@ -108,11 +178,30 @@ def test_a_split_the_data_cannot_give_is_refused_before_training(
 ) -> None:
     common = ["train", "--smoke", "--quiet", "--data", str(tiny_folder)]
     common += ["--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
+    common += ["--checkpoints", str(tmp_path / "ck")]
     assert main([*common, "--n-val", "200"]) == 2  # 12 training images per class
-    assert "need 20" in capsys.readouterr().err
+    assert "n_val=200 validation images: class airplane has 12 images, need 20" in (
+        capsys.readouterr().err
+    )
+    assert main([*common, "--n-val", "120"]) == 2  # all of them: none left to train on
+    assert "0 training images (after holding out n_val=120" in capsys.readouterr().err
     assert main([*common, "--n-val", "20", "--batch-size", "500"]) == 2
     assert "no full batch of 500" in capsys.readouterr().err
     assert list((tmp_path / "o").glob("*.json")) == []
+    assert list((tmp_path / "ck").rglob("*.pt")) == []  # refused before the first epoch
+
+
+def test_a_grid_the_data_cannot_give_is_one_line_before_training(
+    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The smoke preset holds out 25 images per class; the tiny data has 12."""
+    argv = ["run", "lrn", "--smoke", "--quiet", "--seeds", "0", "--data", str(tiny_folder)]
+    argv += ["--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--checkpoints", str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: n_val=250 validation images: class airplane has 12 images, need 25\n"
+    assert list((tmp_path / "o").rglob("*.json")) == []
+    assert list((tmp_path / "ck").rglob("*.pt")) == []
 
 
 def test_a_truncated_checkpoint_is_named_with_the_way_out(tmp_path: Path) -> None:
@@ -131,6 +220,61 @@ def test_a_results_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
         load_result(path)
 
 
+def test_ctrl_c_during_training_keeps_the_checkpoint_and_the_rerun_resumes(
+    tiny_folder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = [
+        "train", "--smoke", "--quiet", "--epochs", "2", "--n-val", "20", "--batch-size", "20",
+        "--data", str(tiny_folder), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"),
+        "--checkpoints", str(tmp_path / "ck"),
+    ]  # fmt: skip
+    validations = []
+    validate = training.accuracy
+
+    def ctrl_c_in_epoch_two(*args, **kwargs):  # Ctrl-C once epoch 1's checkpoint is written
+        validations.append(1)
+        if len(validations) == 2:
+            raise KeyboardInterrupt
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(training, "accuracy", ctrl_c_in_epoch_two)
+    try:
+        assert main(argv) == 130
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C left main as a traceback")
+    err = capsys.readouterr().err
+    assert err == (
+        f"interrupted: every finished epoch is kept in its checkpoint under {tmp_path / 'ck'}; "
+        "run the same command again to resume\n"
+    )
+    (checkpoint,) = (tmp_path / "ck" / "single").glob("*.ckpt.pt")
+    assert torch.load(checkpoint, weights_only=False)["epoch"] == 1
+    assert list((tmp_path / "o").glob("*.json")) == []
+
+    validations.clear()
+    monkeypatch.setattr(
+        training, "accuracy", lambda *a, **k: validations.append(1) or validate(*a, **k)
+    )
+    assert main(argv) == 0
+    assert len(validations) == 1  # resumed: only epoch 2 was trained again
+    (result,) = (load_result(p) for p in (tmp_path / "o").glob("*.json"))
+    assert [h["epoch"] for h in result["history"]] == [1, 2]
+
+
+def test_ctrl_c_elsewhere_is_one_line(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "export", interrupt)
+    assert main(["export", str(tmp_path / "m.pt"), str(tmp_path / "h.pt")]) == 130
+    assert capsys.readouterr().err == "interrupted: export stopped before it finished\n"
+
+
 def test_ctrl_c_says_how_to_resume(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -142,3 +286,115 @@ def test_ctrl_c_says_how_to_resume(
     err = capsys.readouterr().err
     assert err.startswith("interrupted:") and "run the same command again" in err
     assert err.count("\n") == 1
+
+
+# Every training option is part of the run's name, so no two configurations share files.
+OTHER_VALUES = {
+    "arch": "vgg13", "batch_norm": True, "init": "paper", "warm_start": "a.pt", "width": 0.25,
+    "fc_width": 64, "dropout": 0.25, "epochs": 31, "batch_size": 128, "lr": 0.02,
+    "momentum": 0.8, "weight_decay": 1e-4, "lr_factor": 0.5, "schedule": "step",
+    "patience": 3, "max_drops": 2, "milestones": (0.25, 0.75), "crop_padding": 2, "flip": False,
+    "jitter": (37, 73), "n_val": 1000, "n_train": 1000, "n_test": 1000,
+    "eval_scales": (32,), "eval_batch_size": 500, "seed": 1, "stall_epochs": 3,
+    "compile": True, "cpu_bf16": True, "preset": "cpu", "smoke": True,
+}  # fmt: skip
+"""Another value of every ``TrainConfig`` field (a field added later must be added here)."""
+
+
+def test_every_option_of_a_run_changes_its_name() -> None:
+    base = TrainConfig()
+    assert sorted(OTHER_VALUES) == sorted(f.name for f in dataclasses.fields(TrainConfig))
+    tags = {run_tag(base)}
+    for name, value in OTHER_VALUES.items():
+        other = {name: value}
+        if name in ("schedule", "milestones"):  # each needs the other
+            other = {"schedule": "step", "milestones": (0.5,), **other}
+        tags.add(run_tag(dataclasses.replace(base, **other)))
+    assert len(tags) == 1 + len(OTHER_VALUES)
+    assert run_tag(TrainConfig()) == run_tag(base)  # and the same run finds its files again
+
+
+@pytest.mark.parametrize(
+    "option, value, field, expected",
+    [
+        ("--arch", "vgg13", "arch", "vgg13"), ("--bn", None, "batch_norm", True),
+        ("--init", "glorot", "init", "glorot"), ("--warm-start", "a.pt", "warm_start", "a.pt"),
+        ("--seed", "4", "seed", 4), ("--preset", "cpu", "preset", "cpu"),
+        ("--smoke", None, "smoke", True), ("--width", "0.25", "width", 0.25),
+        ("--fc-width", "64", "fc_width", 64), ("--batch-size", "32", "batch_size", 32),
+        ("--lr", "0.5", "lr", 0.5), ("--jitter", "40,50", "jitter", (40, 50)),
+        ("--n-train", "300", "n_train", 300), ("--n-val", "30", "n_val", 30),
+        ("--n-test", "70", "n_test", 70), ("--epochs", "3", "epochs", 3),
+        ("--compile", None, "compile", True),
+    ],
+)  # fmt: skip
+def test_every_train_option_reaches_the_configuration_and_the_name(
+    option: str, value: str | None, field: str, expected: object
+) -> None:
+    base = cli.config(parser().parse_args(["train"]))
+    cfg = cli.config(parser().parse_args(["train", option] + ([value] if value else [])))
+    assert getattr(cfg, field) == expected != getattr(base, field)
+    assert run_tag(cfg) != run_tag(base)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A net saved by ``train --save-model`` and the results file of the run that trained it."""
+    tmp_path = tmp_path_factory.mktemp("trained")
+    argv = [
+        "train", "--smoke", "--quiet", "--n-val", "20", "--batch-size", "20",
+        "--data", str(tiny_folder), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"),
+        "--checkpoints", str(tmp_path / "ck"), "--save-model", str(tmp_path / "m.pt"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    (result,) = (tmp_path / "o").glob("*.json")
+    return tmp_path / "m.pt", result
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"config": {"width": 0.125}}, "is the results file of another run"),  # another net
+        ({"model_sha256": "0" * 64}, "is the results file of another run"),  # other weights
+        ({"model_sha256": None}, "records no model_sha256"),  # cannot tell
+    ],
+)
+def test_export_refuses_a_results_file_it_cannot_match_and_writes_nothing(
+    change: dict, message: str, trained: tuple[Path, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:  # fmt: skip
+    model, result_path = trained
+    result = load_result(result_path)
+    result = {**result, **change, "config": {**result["config"], **change.get("config", {})}}
+    other = save_result(result, tmp_path / "other.json")
+    capsys.readouterr()
+    assert main(["export", str(model), str(tmp_path / "x.pt"), "--result", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.json").exists()
+
+
+def test_export_writes_no_net_where_its_results_file_cannot_go(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    model, result = trained
+    (tmp_path / "x.json").mkdir()  # the results file's place is taken by a folder
+    assert main(["export", str(model), str(tmp_path / "x.pt"), "--result", str(result)]) == 2
+    assert "x.json is a folder" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+    assert main(["export", str(model), str(tmp_path / "y.pt"), "--result", str(result)]) == 0
+    assert load_result(tmp_path / "y.json") == load_result(result)
+
+
+def test_export_removes_its_net_when_the_results_file_cannot_be_written(
+    trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:  # fmt: skip
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "save_result", disk_full)
+    model, result = trained
+    assert main(["export", str(model), str(tmp_path / "x.pt"), "--result", str(result)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither the net nor a temporary file

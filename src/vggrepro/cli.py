@@ -7,8 +7,10 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 import tempfile
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from vggrepro.data import DataError, load_cifar10
 from vggrepro.grids import GRIDS, check, grid_names, run_grid
 from vggrepro.initialisation import SCHEMES, warm_start
 from vggrepro.models import build
+from vggrepro.provenance import pick_device
 from vggrepro.results import TIERS, load_result, save_result
 from vggrepro.retest import SCALES, retest_grid
 from vggrepro.train import (
@@ -42,6 +45,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**63:  # the results schema wants >= 0; torch's RNG takes 64 bits
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**63 - 1, got {text}")
     return value
 
 
@@ -102,7 +112,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--bn", action="store_true", help="the batch-norm variant of the recipe")
     t.add_argument("--init", default="kaiming", choices=list(SCHEMES), help="initialisation")
     t.add_argument("--warm-start", type=Path, help="a trained net A (from --save-model)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--preset", default="reduced", choices=list(PRESETS))
     t.add_argument("--smoke", action="store_true", help="same as --preset smoke")
     t.add_argument("--width", type=_positive_float, help="conv width multiplier")
@@ -129,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     r.add_argument("--smoke", action="store_true", help="same as --preset smoke")
     r.add_argument("--runs", nargs="+", metavar="RUN", help="only these runs of the grid")
-    r.add_argument("--seeds", type=int, nargs="+", help="default: 0 1 2 (smoke: 0 1)")
+    r.add_argument("--seeds", type=_seed, nargs="+", help="default: 0 1 2 (smoke: 0 1)")
     r.add_argument(
         "--workers", type=_positive_int, default=1,
         help="runs trained at once, one process each, sharing the CPU threads (default: 1)",
@@ -190,12 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, always
         return 2
     except KeyboardInterrupt:
-        print(
-            "interrupted: every finished epoch is kept in its checkpoint under "
-            f"{getattr(args, 'checkpoints', '.checkpoints')}; run the same command again to "
-            "resume",
-            file=sys.stderr,
-        )
+        if args.command in ("train", "run"):
+            print(
+                "interrupted: every finished epoch is kept in its checkpoint under "
+                f"{args.checkpoints}; run the same command again to resume",
+                file=sys.stderr,
+            )
+        else:
+            print(f"interrupted: {args.command} stopped before it finished", file=sys.stderr)
         return 130
 
 
@@ -214,40 +226,50 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {args.dest}")
         return 0
     _check_device(args.device)
-    overrides = {"compile": args.compile} | ({"epochs": args.epochs} if args.epochs else {})
     if args.command == "run":
         _check_run(args)
+        overrides = {"compile": args.compile} | ({"epochs": args.epochs} if args.epochs else {})
         tier = "smoke" if args.smoke else args.preset
         out = args.out or Path("results") / TIERS[tier]
         checkpoints = args.checkpoints / TIERS[tier]
         _writable(out, "--out")
         _writable(checkpoints, "--checkpoints")
+        _check_results(out)
+        chosen = list(GRIDS) if args.grid == "all" else [args.grid]
+        _check_checkpoints(sorted(p for g in chosen for p in (checkpoints / g).glob("*.ckpt.pt")))
         data = load_cifar10(args.data, args.cache, progress=not args.quiet)
-        runs = run_grid(
-            args.grid, data, out=out, checkpoints=checkpoints,
-            seeds=tuple(args.seeds) if args.seeds else None, tier=tier,
-            runs=tuple(args.runs) if args.runs else None, workers=args.workers,
-            device=args.device, progress=not args.quiet, **overrides,
-        )  # fmt: skip
+        try:
+            runs = run_grid(
+                args.grid, data, out=out, checkpoints=checkpoints,
+                seeds=tuple(args.seeds) if args.seeds else None, tier=tier,
+                runs=tuple(args.runs) if args.runs else None, workers=args.workers,
+                device=args.device, progress=not args.quiet, **overrides,
+            )  # fmt: skip
+        except ValueError as e:  # a split the data cannot give, an unreadable checkpoint
+            raise UsageError(e) from None
         print(f"{len(runs)} runs recorded under {out}")
         return 0
-    try:
-        cfg = preset("smoke" if args.smoke else args.preset, **overrides, **_chosen(args))
-        cfg.spec()  # a width or head the builder refuses, before any data loads
-    except ValueError as e:
-        raise UsageError(e) from None
+    cfg = config(args)
+    _check_size(cfg, pick_device(args.device))
     _check_warm_start(cfg)
     _writable(args.out, "--out")
     _writable(args.checkpoints / "single", "--checkpoints")
     if args.save_model:
+        if args.save_model.is_dir():
+            raise UsageError(
+                f"--save-model {args.save_model}: a folder; give the file to write, such as "
+                f"{args.save_model / 'net.pt'}"
+            )
         _writable(args.save_model.parent, "--save-model")
-    data = load_cifar10(args.data, args.cache, progress=not args.quiet)
     tag = run_tag(cfg)
+    checkpoint = args.checkpoints / "single" / f"{tag}.ckpt.pt"
+    _check_checkpoints([checkpoint])
+    data = load_cifar10(args.data, args.cache, progress=not args.quiet)
     try:
         result = train(
             cfg, data, run_id=f"single/{tag}", out=args.out / f"{tag}.json",
-            checkpoint=args.checkpoints / "single" / f"{tag}.ckpt.pt", device=args.device,
-            progress=not args.quiet, model_path=args.save_model,
+            checkpoint=checkpoint, device=args.device, progress=not args.quiet,
+            model_path=args.save_model,
         )  # fmt: skip
     except ValueError as e:  # a split the data cannot give, an unreadable checkpoint
         raise UsageError(e) from None
@@ -261,8 +283,14 @@ def _retest(args: argparse.Namespace) -> int:
     _check_device(args.device)
     folder = (args.out or Path("results") / TIERS[args.preset]) / args.grid
     models = args.checkpoints / TIERS[args.preset]
-    if not any(folder.glob("*.json")):
+    recorded = sorted(folder.glob("*.json"))
+    if not recorded:
         raise UsageError(f"{folder}: no recorded runs of the {args.grid} grid to retest")
+    for path in recorded:  # each one a results file, before the data loads
+        try:
+            load_result(path)
+        except (OSError, ValueError) as e:  # ResultError is a ValueError
+            raise UsageError(e) from None
     data = load_cifar10(args.data, args.cache, progress=not args.quiet)
     try:
         changed = retest_grid(
@@ -304,13 +332,77 @@ def _check_run(args: argparse.Namespace) -> None:
         raise UsageError(e) from None
 
 
+def config(args: argparse.Namespace) -> TrainConfig:
+    """The configuration ``train`` runs: the preset with every option given on the command line;
+    one the net builder refuses (a width that leaves a layer no channels) is a ``UsageError``."""
+    overrides = {"compile": args.compile} | ({"epochs": args.epochs} if args.epochs else {})
+    try:
+        cfg = preset("smoke" if args.smoke else args.preset, **overrides, **_chosen(args))
+        cfg.spec()  # a width or head the builder refuses, before any data loads
+    except ValueError as e:
+        raise UsageError(e) from None
+    return cfg
+
+
+def _memory(device: torch.device) -> int:
+    """Bytes of memory on ``device`` (the CPU: physical memory)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_size(cfg: TrainConfig, device: torch.device) -> None:
+    """Refuse a net whose weights, gradients and momentum alone (fp32) exceed the device's
+    memory, counted on the meta device without allocating anything."""
+    try:
+        with torch.device("meta"):
+            params = sum(p.numel() for p in build(cfg.spec()).parameters())
+    except (RuntimeError, TypeError, OverflowError):  # sizes past what a tensor can hold
+        params = math.inf
+    need, have = params * 4 * 3, _memory(device)
+    if need > have:
+        size = (
+            "more parameters than a tensor can hold"
+            if params == math.inf
+            else f"{params:.3g} parameters, whose weights, gradients and momentum alone need "
+            f"{need / 2**30:.3g} GiB, more than the {have / 2**30:.3g} GiB of the {device.type}"
+        )
+        raise UsageError(f"--width {cfg.width:g} and --fc-width {cfg.fc_width}: a net of {size}")
+
+
+def _check_checkpoints(paths: list[Path]) -> None:
+    """Each checkpoint that exists is a whole file: a cut-off one has lost the zip directory at
+    its end (``train`` still checks the rest when it loads it)."""
+    for path in paths:
+        if path.exists() and not (path.is_file() and zipfile.is_zipfile(path)):
+            raise UsageError(
+                f"{path}: unreadable checkpoint (cut short, or not a checkpoint); delete it to "
+                "start this run over"
+            )
+
+
+def _check_results(out: Path) -> None:
+    """Every results file a grid reads under ``out`` (``out/<grid>/*.json``) is UTF-8 JSON: one
+    that is not is named, instead of stopping every grid with a decoding error."""
+    for path in sorted(out.glob("*/*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            why = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e
+            raise UsageError(
+                f"{path}: not a readable results file ({why}); move it out of {out} or delete "
+                "it (a deleted run is trained again), then run the same command again"
+            ) from None
+
+
 def _check_warm_start(cfg: TrainConfig) -> None:
     """The warm-start net exists, is a saved net, and fits the net to be trained."""
     if not cfg.warm_start:
         return
     path = Path(cfg.warm_start)
     if not path.is_file():
-        raise UsageError(f"--warm-start {path}: no such file")
+        what = "a folder" if path.is_dir() else "no such file"
+        raise UsageError(f"--warm-start {path}: {what}; give a net saved by --save-model")
     try:
         source = load_model(path)
     except Exception as e:  # a file that is not a net saved by save_model, whatever the error
@@ -348,9 +440,22 @@ def export(model_path: Path, dest: Path, result_path: Path | None) -> None:
                 f"{result_path} is the results file of another run than the one that trained "
                 f"{model_path} ({'other weights' if trained == model.spec else 'another net'})"
             )
+        if not recorded:  # older results files, and diverged runs, name no weights
+            raise ValueError(
+                f"{result_path} records no model_sha256, so it cannot be matched to "
+                f"{model_path} (another seed trains the same net): train the run again"
+            )
+    for path in (dest, *([dest.with_suffix(".json")] if result_path is not None else [])):
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; give the file to write")
+    _writable(dest.parent, "export DEST")
     save_model(model, dest, dtype=torch.float16)
     if result_path is not None:
-        save_result(result, dest.with_suffix(".json"))
+        try:
+            save_result(result, dest.with_suffix(".json"))
+        except BaseException:
+            dest.unlink(missing_ok=True)  # never a net without its results file
+            raise
 
 
 def _chosen(args: argparse.Namespace) -> dict:

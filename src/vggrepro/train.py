@@ -101,6 +101,11 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
         if (self.schedule == "step") != bool(self.milestones):
             raise ValueError("milestones are given exactly when the schedule is 'step'")
+        if self.n_train is not None and self.n_train < self.batch_size:
+            raise ValueError(
+                f"n_train={self.n_train} training images make no full batch of "
+                f"{self.batch_size}; lower batch_size or use more images"
+            )
         if self.stall_epochs is not None and self.stall_epochs < 1:
             raise ValueError(f"stall_epochs must be None or at least 1, got {self.stall_epochs}")
         if list(self.milestones) != sorted(set(self.milestones)) or not all(
@@ -228,12 +233,16 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tens
 
 def prepare(data: CIFAR10, cfg: TrainConfig, device: torch.device) -> Split:
     """Hold out the validation split, take subsets, compute channel statistics, move to device."""
-    train_x, train_y, val_x, val_y = split_validation(data, cfg.n_val, seed=0)
+    try:
+        train_x, train_y, val_x, val_y = split_validation(data, cfg.n_val, seed=0)
+    except ValueError as e:
+        raise ValueError(f"n_val={cfg.n_val} validation images: {e}") from None
     train = _subset(train_x, train_y, cfg.n_train)
     if len(train[1]) < cfg.batch_size:
         raise ValueError(
-            f"{len(train[1])} training images make no full batch of {cfg.batch_size}; "
-            "lower batch_size or use more images"
+            f"{len(train[1])} training images (after holding out n_val={cfg.n_val} for "
+            f"validation) make no full batch of {cfg.batch_size}; lower batch_size or n_val, or "
+            "use more images"
         )
     test = _subset(data.test_images, data.test_labels, cfg.n_test)
     mean, std = channel_stats(train[0])
