@@ -416,14 +416,19 @@ def test_page_renders(page: str, site: str, browser: Chromium) -> None:
         pytest.fail(f"{url} ({found['title']}):\n" + "\n".join(problems), pytrace=False)
 
 
+def evaluate_page(browser: Chromium, url: str, script: str) -> dict[str, Any]:
+    """Open ``url`` in a new tab, run ``script`` there, close the tab; the script's value."""
+    target, session = browser.open(url)
+    try:
+        return browser.evaluate(script, session)
+    finally:
+        browser.send("Target.closeTarget", {"targetId": target})
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[Path(p).name for p in PAGES])
 def test_maths_render_offline(page: str, site: str, browser: Chromium) -> None:
     """Every formula is typeset by MathJax served from the book itself: no raw TeX shows."""
-    target, session = browser.open(site + page + ".html")
-    try:
-        found = browser.evaluate(MATHS_JS, session)
-    finally:
-        browser.send("Target.closeTarget", {"targetId": target})
+    found = evaluate_page(browser, site + page + ".html", MATHS_JS)
     assert found["rendered"] == found["maths"], f"{found['maths'] - found['rendered']} formulas raw"
     assert not found["raw"], f"raw TeX delimiters in the text: {found['raw']}"
 
@@ -433,11 +438,7 @@ def test_tables_are_tables(page: str, site: str, browser: Chromium) -> None:
     """Every table reads "Table N.M", links a CSV that downloads, shows no NaN and no pandas
     index column, and fits the text column in the 1280-px window."""
     url = site + page + ".html"
-    target, session = browser.open(url)
-    try:
-        found = browser.evaluate(TABLES_JS, session)
-    finally:
-        browser.send("Target.closeTarget", {"targetId": target})
+    found = evaluate_page(browser, url, TABLES_JS)
     if found["problems"]:
         pytest.fail(
             f"{url}: {len(found['problems'])} problem(s) in {found['tables']} table(s):\n"
@@ -463,11 +464,7 @@ CHAPTERS = [p for p in PAGES if Path(p).name != "intro"]
 @pytest.mark.parametrize("page", CHAPTERS, ids=[Path(p).name for p in CHAPTERS])
 def test_a_chapter_shows_the_code_that_answers_it(page: str, site: str, browser: Chromium) -> None:
     """At least one code cell per chapter is on the page as it loads, not folded away."""
-    target, session = browser.open(site + page + ".html")
-    try:
-        found = browser.evaluate(CODE_JS, session)
-    finally:
-        browser.send("Target.closeTarget", {"targetId": target})
+    found = evaluate_page(browser, site + page + ".html", CODE_JS)
     assert found["shown"] >= 1, f"no visible code cell among {found['cells']} ({found})"
 
 

@@ -8,11 +8,10 @@ import pytest
 import torch
 from conftest import TINY, tiny_cifar
 from test_stats import fake_run
-from test_train import strip_times
 
 import vggrepro.train as train_module
 from vggrepro.configs import VGGSpec
-from vggrepro.data import CIFAR10, channel_stats, split_validation
+from vggrepro.data import channel_stats, split_validation
 from vggrepro.evaluate import evaluate
 from vggrepro.loader import DeviceLoader
 from vggrepro.models import VGG
@@ -101,32 +100,6 @@ def test_prepare_holds_out_validation_images_the_training_split_never_sees() -> 
     expected = channel_stats(split_validation(data, 20)[0])
     assert (split.mean, split.std) == expected
     assert split.mean != channel_stats(data.train_images)[0]
-
-
-def test_an_interrupted_run_resumes_to_the_same_result_in_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The fast twin of the slow kill test: stop after the first epoch's checkpoint, resume."""
-    data: CIFAR10 = tiny_cifar()
-    cfg = preset("smoke", epochs=3, dropout=0.5, **TINY)
-    clean = train(cfg, data, run_id="r", progress=False)
-
-    calls, real = [], train_module._atomic_save
-
-    def stop_after_first_checkpoint(obj: object, path: Path) -> None:
-        real(obj, path)
-        calls.append(path)
-        if len(calls) == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "_atomic_save", stop_after_first_checkpoint)
-    ckpt = tmp_path / "run.ckpt.pt"
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, data, run_id="r", checkpoint=ckpt, progress=False)
-    torch.manual_seed(12345)  # a resumed run must restore every generator, not inherit these
-    resumed = train(cfg, data, run_id="r", checkpoint=ckpt, progress=False)
-    assert len(calls) == 3  # one checkpoint before the stop, two after resuming
-    assert strip_times(resumed) == strip_times(clean)
 
 
 def test_the_t_test_has_na_plus_nb_minus_two_degrees_of_freedom() -> None:
