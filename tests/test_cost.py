@@ -140,3 +140,15 @@ def test_importable_without_torchinfo_and_fvcore():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) == cost.totals(VGGSpec("D"))["params"]
+
+
+def test_every_per_batch_count_scales_with_the_batch() -> None:
+    """macs, bias additions, fvcore's and torchinfo's counts are for the whole batch;
+    parameters and per-image activations are not."""
+    spec = VGGSpec("A", batch_norm=True, resolution=32, num_classes=10, width=0.25)
+    one, three = cost.layer_table(spec), cost.layer_table(spec, batch=3)
+    for column in ("macs", "bias_adds", "fvcore_flops", "torchinfo_mult_adds", "act_bytes"):
+        assert (three[column] == 3 * one[column]).all(), column
+        assert one[column].sum() > 0, column
+    for column in ("params", "activations"):
+        assert (three[column] == one[column]).all(), column

@@ -162,10 +162,24 @@ def test_initialisation_scales() -> None:
     for scheme, std in expected_std.items():
         initialise(model, scheme)
         assert conv.weight.std().item() == pytest.approx(std, rel=0.02)
+    # Kaiming's std comes from the fan-in: a layer whose outputs double its inputs tells
+    # fan-in from fan-out (the layer above has as many of each).
+    widening = convs(model)[4]
+    assert widening.out_channels == 2 * widening.in_channels
+    initialise(model, "kaiming")
+    assert widening.weight.std().item() == pytest.approx(
+        (2 / (widening.in_channels * 9)) ** 0.5, rel=0.02
+    )
     initialise(model, "glorot")
     bound = (6 / (fan_in + conv.out_channels * 9)) ** 0.5
     assert conv.weight.abs().max().item() <= bound
     assert conv.weight.abs().max().item() > 0.95 * bound
+
+
+def test_a_width_rounds_channels_to_the_nearest_count() -> None:
+    spec = VGGSpec("A", width=0.7)
+    assert spec.channels(64) == 45 and spec.channels(512) == 358  # 44.8 and 358.4
+    assert [m.out_channels for m in convs(build(spec))][:2] == [45, 90]  # 44.8, 89.6
 
 
 def test_unknown_initialisation_lists_the_valid_ones() -> None:

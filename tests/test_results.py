@@ -308,3 +308,21 @@ def test_every_record_requires_what_is_written_into_it(tiny_run: dict) -> None:
     read = {"arch", "batch_norm", "init", "width", "fc_width", "epochs", "batch_size", "lr"}
     assert set(properties["config"]["required"]) == read
     assert read <= set(tiny_run["config"])
+
+
+@pytest.mark.parametrize("status", ["completed", "stalled"])
+def test_a_run_that_was_tested_must_have_test_metrics(tiny_run: dict, status: str) -> None:
+    result = {**copy.deepcopy(tiny_run), "status": status, "test": {}}
+    with pytest.raises(ResultError, match="must have test metrics"):
+        validate(result)
+
+
+def test_aggregate_counts_only_diverged_runs_as_diverged(tiny_run: dict) -> None:
+    runs = []
+    for seed, status in enumerate(["completed", "stalled", "diverged"]):
+        run = {**copy.deepcopy(tiny_run), "seed": seed, "status": status}
+        if status == "diverged":
+            run.update(diverged_epoch=1, test={})
+        runs.append(run)
+    table = aggregate(runs_frame(runs))
+    assert table["seeds"].tolist() == [3] and table["diverged"].tolist() == [1]

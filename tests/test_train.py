@@ -412,3 +412,18 @@ def test_a_run_stopped_and_resumed_matches_a_straight_run(
     assert len(saves) == 4  # epochs 1 and 2 before the stop, 3 and 4 after it
     assert [h["lr"] for h in straight["history"]] == pytest.approx([0.05, 0.05, 5e-3, 5e-4])
     assert strip_times(resumed) == strip_times(straight)
+
+
+def test_a_drop_due_after_the_last_epoch_is_not_planned() -> None:
+    cfg = preset("smoke", epochs=10, schedule="step", milestones=(0.5, 0.96))
+    assert cfg.drop_epochs() == [5, 10]  # the second would come after the last epoch
+    assert cfg.planned_drops() == 1
+
+
+def test_throughput_counts_the_images_of_every_epoch(tiny: CIFAR10) -> None:
+    result = train(
+        preset("smoke", epochs=2, eval_scales=(), **TINY), tiny, run_id="t", progress=False
+    )
+    batch, n_train = TINY["batch_size"], result["data"]["n_train"]
+    images = n_train // batch * batch * 2  # full batches only, both epochs
+    assert result["images_per_s"] * result["train_time_s"] == pytest.approx(images)
