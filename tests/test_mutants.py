@@ -23,7 +23,9 @@ def load() -> ModuleType:
 mutants = load()
 
 
-@pytest.mark.parametrize("mutant", mutants.FRESH + mutants.ISSUE, ids=lambda m: m.name)
+@pytest.mark.parametrize(
+    "mutant", mutants.FRESH + mutants.ISSUE + mutants.ROUND2, ids=lambda m: m.name
+)
 def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
     """A mutant whose text the source no longer holds must be updated, not silently skipped."""
     text = (ROOT / mutants.PACKAGE / mutant.file).read_text(encoding="utf-8")
@@ -33,9 +35,21 @@ def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
 
 
 def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
-    names = [m.name for m in mutants.FRESH + mutants.ISSUE]
+    names = [m.name for m in mutants.FRESH + mutants.ISSUE + mutants.ROUND2]
     assert len(names) == len(set(names))
     assert len(mutants.FRESH) >= 20
+    assert len(mutants.ROUND2) >= 20
+    assert mutants.SETS["all"] == mutants.FRESH + mutants.ISSUE + mutants.ROUND2
+
+
+def test_the_second_round_plants_its_bugs_in_new_places() -> None:
+    """A blind round measures the suite on code the earlier sets did not mutate: no mutant of
+    ROUND2 changes text an earlier mutant changes."""
+    earlier = mutants.FRESH + mutants.ISSUE
+    for m in mutants.ROUND2:
+        same_file = [e for e in earlier if e.file == m.file]
+        clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
+        assert not clashes, f"{m.name} mutates the place of {clashes}"
 
 
 def test_a_planted_bug_is_caught_in_a_copy_and_the_source_is_untouched() -> None:
