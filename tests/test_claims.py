@@ -199,3 +199,18 @@ def test_the_ledger_csv_is_byte_identical_across_blas_code_paths(tmp_path: Path)
         outputs.append(path.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
     assert outputs[0].count(b"\n") == len(claims.computed_claims()) + 1  # header + one per claim
+
+
+def test_places_are_written_as_english_ordinals() -> None:
+    written = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th"}
+    written |= {21: "21st", 22: "22nd", 101: "101st", 111: "111th", 112: "112th"}
+    assert {n: claims._ordinal(n) for n in written} == written
+
+
+def test_c_against_b_refuses_arms_from_two_tiers_even_with_one_recipe(tiny_run: dict) -> None:
+    filters = fake_record(tiny_run, "filters", {"vgg13": [25.0, 25.5, 24.5]})
+    one = fake_record(tiny_run, "1x1", {"vgg16_1x1": [20.0, 20.5, 19.5]})
+    assert claims.c_beats_b(filters, one).verdict == "reproduced"
+    cpu = GridRecord("1x1", one.runs, tier="cpu", source="results/cpu/1x1")
+    v = claims.c_beats_b(filters, cpu)
+    assert v.verdict == "not testable here" and "different tiers" in v.evidence

@@ -398,3 +398,11 @@ def test_export_removes_its_net_when_the_results_file_cannot_be_written(
     assert main(["export", str(model), str(tmp_path / "x.pt"), "--result", str(result)]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # neither the net nor a temporary file
+
+
+@pytest.mark.parametrize("n_val", ["0", "5", "-10", "15"])
+def test_a_validation_split_of_no_image_per_class_or_an_odd_size_is_refused(n_val: str) -> None:
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(["train", "--n-val", n_val])
+    assert e.value.code == 2
+    assert parser().parse_args(["train", "--n-val", "10"]).n_val == 10

@@ -28,6 +28,7 @@ from vggrepro.data import (
     channel_stats,
     from_torchvision,
     load_cifar10,
+    random_subset,
     split_validation,
 )
 
@@ -748,3 +749,24 @@ def test_real_archive(real_cifar: CIFAR10) -> None:
     assert torch.equal(data.test_labels.bincount(), torch.full((10,), 1000))
     mean, _ = channel_stats(data.test_images)
     assert mean == pytest.approx((0.49, 0.48, 0.45), abs=0.02)  # CIFAR-10's known means
+
+
+def test_a_class_with_exactly_the_held_out_count_can_be_split() -> None:
+    data = CIFAR10(
+        torch.zeros(20, 3, 4, 4, dtype=torch.uint8), torch.arange(2).repeat_interleave(10),
+        torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.arange(2), ["a", "b"], "synthetic",
+        "0" * 64,
+    )  # fmt: skip
+    train_x, train_y, val_x, val_y = split_validation(data, 20)  # every image of both classes
+    assert len(val_y) == 20 and len(train_y) == 0
+    with pytest.raises(ValueError, match="has 10 images, need 11"):
+        split_validation(data, 22)
+
+
+def test_a_random_subset_is_sorted_distinct_and_seeded() -> None:
+    keep = random_subset(50, 200, seed=3)
+    assert keep.tolist() == sorted(set(keep.tolist())) and len(keep) == 50
+    assert keep.min() >= 0 and keep.max() < 200
+    assert torch.equal(keep, random_subset(50, 200, seed=3))
+    assert not torch.equal(keep, random_subset(50, 200, seed=4))
+    assert len(random_subset(500, 200)) == 200

@@ -293,3 +293,10 @@ def test_smoke_depth_grid_on_the_offline_archive(real_cifar: CIFAR10, tmp_path: 
     assert all(r["smoke"] and r["data"]["source"] == "cifar10-jpeg" for r in runs)
     table = aggregate(runs_frame(load_runs(tmp_path / "smoke")))
     assert len(table) == 8 and (table["seeds"] == 2).all()
+
+
+def test_as_many_workers_as_cores_is_allowed_and_one_more_is_not() -> None:
+    cores = os.cpu_count() or 1
+    grids.check("depth", workers=cores)  # one process per core: the CPU tier's setting
+    with pytest.raises(ValueError, match="workers must be between 1 and"):
+        grids.check("depth", workers=cores + 1)

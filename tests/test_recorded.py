@@ -171,3 +171,14 @@ def test_a_retest_counts_towards_the_protocols_and_scales_a_grid_was_tested_with
     assert record.tested_with(recorded.PROTOCOLS) and record.test_scales == [32, 64]
     record = recorded.GridRecord("depth", [retested, run("completed", both)], "cpu", "x")
     assert not record.tested_with(recorded.PROTOCOLS) and record.test_scales == [32, 64]
+
+
+def test_wall_times_add_up_the_trained_runs_and_count_the_shared_ones(tiny_run: dict) -> None:
+    runs = [
+        {**tiny_run, "wall_time_s": 10.0, "images_per_s": 100.0},
+        {**tiny_run, "wall_time_s": 30.0, "images_per_s": 300.0},
+        {**tiny_run, "wall_time_s": 30.0, "shared_with": "depth/vgg11-s0"},
+    ]
+    row = recorded.wall_times(runs).iloc[0]
+    assert row["runs"] == 2 and row["wall_time_s"] == pytest.approx(40.0)
+    assert row["images_per_s"] == pytest.approx(200.0)

@@ -68,3 +68,32 @@ def test_a_missing_net_is_named_before_anything_is_retested(
     assert cli.main([*argv, "--checkpoints", str(tmp_path / "ckpt"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no saved net for 2 run(s)") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("shift", [-5.0, 5.0])
+def test_a_net_that_tests_far_from_the_recorded_error_is_refused(
+    tmp_path: Path, tiny: CIFAR10, shift: float
+) -> None:
+    out, model = _record(tmp_path, tiny)
+    result = json.loads(out.read_text())
+    result["test"]["centre"]["top1_error"] = min(
+        100.0, max(0.0, result["test"]["centre"]["top1_error"] + shift)
+    )
+    out.write_text(json.dumps(result))
+    with pytest.raises(ValueError, match="not the net that run tested"):
+        retest(out, model, tiny, scales=(32,))
+
+
+def test_a_run_shared_from_another_grid_is_retested_with_that_grids_net(
+    tmp_path: Path, tiny: CIFAR10
+) -> None:
+    out, _ = _record(tmp_path, tiny)  # the net lives under models/depth/
+    twin = json.loads(out.read_text()) | {"grid": "other", "run_id": "other/vgg11-s0"}
+    twin["shared_with"] = "depth/vgg11-s0"
+    folder = tmp_path / "results" / "other"
+    folder.mkdir()
+    (folder / "vgg11-s0.json").write_text(json.dumps(twin))
+    assert retest_grid(folder, tmp_path / "models", tiny, scales=(32,), progress=False) == [
+        folder / "vgg11-s0.json"
+    ]
+    assert "retest" in load_result(folder / "vgg11-s0.json")
