@@ -24,7 +24,9 @@ mutants = load()
 
 
 @pytest.mark.parametrize(
-    "mutant", mutants.FRESH + mutants.ISSUE + mutants.ROUND2, ids=lambda m: m.name
+    "mutant",
+    mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3,
+    ids=lambda m: m.name,
 )
 def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
     """A mutant whose text the source no longer holds must be updated, not silently skipped."""
@@ -35,11 +37,12 @@ def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
 
 
 def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
-    names = [m.name for m in mutants.FRESH + mutants.ISSUE + mutants.ROUND2]
+    names = [m.name for m in mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3]
     assert len(names) == len(set(names))
     assert len(mutants.FRESH) >= 20
     assert len(mutants.ROUND2) >= 20
-    assert mutants.SETS["all"] == mutants.FRESH + mutants.ISSUE + mutants.ROUND2
+    assert len(mutants.ROUND3) >= 20
+    assert mutants.SETS["all"] == mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3
 
 
 def test_the_second_round_plants_its_bugs_in_new_places() -> None:
@@ -50,6 +53,18 @@ def test_the_second_round_plants_its_bugs_in_new_places() -> None:
         same_file = [e for e in earlier if e.file == m.file]
         clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
         assert not clashes, f"{m.name} mutates the place of {clashes}"
+
+
+def test_the_third_round_plants_its_bugs_in_new_places() -> None:
+    """Likewise for ROUND3: no mutant changes text that a mutant of FRESH, ISSUE or ROUND2
+    changes, and no module takes more than three of its mutants."""
+    earlier = mutants.FRESH + mutants.ISSUE + mutants.ROUND2
+    for m in mutants.ROUND3:
+        same_file = [e for e in earlier if e.file == m.file]
+        clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
+        assert not clashes, f"{m.name} mutates the place of {clashes}"
+    files = [m.file for m in mutants.ROUND3]
+    assert max(files.count(f) for f in files) <= 3
 
 
 def test_a_planted_bug_is_caught_in_a_copy_and_the_source_is_untouched() -> None:
