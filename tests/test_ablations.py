@@ -321,3 +321,13 @@ def test_protocol_gains_are_judged_against_the_spread_of_per_run_gains() -> None
     assert g.loc["dense multi-scale", "beats the centre view"].startswith("supported")
     assert g.loc["flip", "gain mean (points)"] == pytest.approx(1 / 6)
     assert g.loc["flip", "beats the centre view"].startswith("inconclusive")
+
+
+def test_variance_gain_multiplies_over_every_conv_behind_a_relu_and_not_the_first() -> None:
+    spec = VGGSpec("A", width=0.25, resolution=32, num_classes=10)
+    convs = [ly for ly in spec.features() if ly.kind == "conv"]
+    std = 0.05
+    expected = math.prod(9 * ly.in_channels * std**2 / 2 for ly in convs[1:])
+    assert ab.relu_variance_gain(spec, std) == pytest.approx(expected)
+    # The first conv sees the image, not a ReLU's output: its 3 input channels are not counted.
+    assert ab.relu_variance_gain(spec, std) != pytest.approx(expected * 9 * 3 * std**2 / 2)

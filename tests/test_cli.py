@@ -406,3 +406,17 @@ def test_a_validation_split_of_no_image_per_class_or_an_odd_size_is_refused(n_va
         parser().parse_args(["train", "--n-val", n_val])
     assert e.value.code == 2
     assert parser().parse_args(["train", "--n-val", "10"]).n_val == 10
+
+
+def test_the_size_check_counts_weights_gradients_and_momentum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = training.preset("smoke", arch="vgg11")
+    with torch.device("meta"):
+        params = sum(p.numel() for p in cli.build(cfg.spec()).parameters())
+    device = torch.device("cpu")
+    monkeypatch.setattr(cli, "_memory", lambda device: 3 * 4 * params)  # exactly enough
+    cli._check_size(cfg, device)
+    monkeypatch.setattr(cli, "_memory", lambda device: 3 * 4 * params - 1)  # weights fit
+    with pytest.raises(cli.UsageError, match="weights, gradients and momentum alone need"):
+        cli._check_size(cfg, device)

@@ -1,5 +1,6 @@
 """Experiment grids, the command line, and a smoke grid on the real offline archive."""
 
+import json
 import os
 from pathlib import Path
 
@@ -300,3 +301,12 @@ def test_as_many_workers_as_cores_is_allowed_and_one_more_is_not() -> None:
     grids.check("depth", workers=cores)  # one process per core: the CPU tier's setting
     with pytest.raises(ValueError, match="workers must be between 1 and"):
         grids.check("depth", workers=cores + 1)
+
+
+def test_a_run_recorded_on_other_data_is_not_the_same_run(tiny_run: dict, tiny: CIFAR10) -> None:
+    recorded = json.loads(json.dumps(tiny_run))  # as read back from its results file
+    cfg = grids.TrainConfig.from_dict(recorded["config"])
+    assert recorded["data"]["checksum"] == tiny.checksum
+    assert grids._same(recorded, cfg, tiny)
+    tiny.checksum = "f" * 64  # the same images read from another source
+    assert not grids._same(recorded, cfg, tiny)

@@ -40,3 +40,24 @@ def test_pick_device_prefers_what_is_asked() -> None:
     assert provenance.pick_device("cpu").type == "cpu"
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert provenance.pick_device(None).type == expected
+
+
+def test_rewritten_results_leave_the_code_clean_and_an_edited_module_does_not(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VGGREPRO_GIT_COMMIT", raising=False)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "run.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    assert provenance.git_commit(tmp_path)[1] is False
+    (tmp_path / "results" / "run.json").write_text('{"rewritten": true}')
+    assert provenance.git_commit(tmp_path)[1] is False  # a results file is an output
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert provenance.git_commit(tmp_path)[1] is True

@@ -326,3 +326,12 @@ def test_aggregate_counts_only_diverged_runs_as_diverged(tiny_run: dict) -> None
         runs.append(run)
     table = aggregate(runs_frame(runs))
     assert table["seeds"].tolist() == [3] and table["diverged"].tolist() == [1]
+
+
+def test_best_val_acc_is_the_best_epoch_not_the_last_or_the_worst(tiny_run: dict) -> None:
+    run = copy.deepcopy(tiny_run)
+    first = run["history"][0]
+    run["history"] = [
+        {**first, "epoch": e, "val_acc": acc} for e, acc in enumerate([0.2, 0.5, 0.4], 1)
+    ]
+    assert runs_frame([run]).loc[0, "best_val_acc"] == pytest.approx(0.5)
