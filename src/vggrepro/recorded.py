@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -143,9 +143,10 @@ def load_grid(grid: str, results: Path = RESULTS, require: tuple[str, ...] = ())
     else smoke runs trained now. With ``require``, a tier counts only if every completed run
     was tested with each of those protocols."""
     for tier, folder in TIERS.items():
-        record = GridRecord(grid, load_tier(results / folder / grid, tier), tier, "")
+        where = results / folder / grid
+        record = GridRecord(grid, load_tier(where, tier), tier, _relative(where))
         if record.runs and record.tested_with(require):
-            return replace(record, source=_relative(results / folder / grid))
+            return record
     from vggrepro.data import load_cifar10
     from vggrepro.grids import run_grid
 
