@@ -179,6 +179,7 @@ def init_frame(paper: list[float | None], glorot: list[float | None]) -> pd.Data
     rows = []
     for name, init, values in [
         ("vgg19_paper", "paper", paper),
+        ("vgg19_paper_literal", "paper_literal", [None, None]),
         ("vgg19_glorot", "glorot", glorot),
         ("vgg19_kaiming", "kaiming", [30.0, 31.0]),
         ("vgg19_warm", "paper+warm", [89.8, 35.0]),
@@ -209,6 +210,7 @@ def test_init_table_and_verdict() -> None:
     assert ab.trains(table, "vgg19_warm") == "trains in 1 of 2 seeds"
     verdict = ab.init_verdict(table, smoke=False)
     assert "the paper's N(0, 0.01²) init it does not train" in verdict
+    assert "the literal reading N(0, 0.1²) it does not train" in verdict
     assert verdict.endswith("Fixed by Glorot's init.")
     assert ab.init_verdict(table, smoke=True) == stats.SMOKE_VERDICT
 

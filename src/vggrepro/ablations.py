@@ -121,6 +121,7 @@ def trains(table: pd.DataFrame, run: str) -> str:
 
 INIT_RUNS = {
     "vgg19_paper": "the paper's N(0, 0.01²) init",
+    "vgg19_paper_literal": "the literal reading N(0, 0.1²)",
     "vgg19_glorot": "Glorot's init",
     "vgg19_kaiming": "Kaiming's init",
     "vgg19_warm": "the warm start from a trained vgg11",

@@ -35,11 +35,13 @@ GRIDS: dict[str, dict[str, dict]] = {
         for arch in DEPTHS
         for bn in (False, True)
     },
-    # Does a 19-layer net without batch norm train from the paper's init, or does it need
+    # Does a 19-layer net without batch norm train from the paper's init (either reading of its
+    # "10^-2 variance": std 0.01 or, literally, 0.1), or does it need
     # Glorot/Kaiming or the warm start from a trained 11-layer net (section 3.1)?
     "init": {
         "vgg11_paper": {"arch": "vgg11", "init": "paper"},
         "vgg19_paper": {"arch": "vgg19", "init": "paper"},
+        "vgg19_paper_literal": {"arch": "vgg19", "init": "paper_literal"},
         "vgg19_glorot": {"arch": "vgg19", "init": "glorot"},
         "vgg19_kaiming": {"arch": "vgg19", "init": "kaiming"},
         "vgg19_warm": {"arch": "vgg19", "init": "paper", "warm_start": "vgg11_paper"},
