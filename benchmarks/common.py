@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from vggrepro.provenance import device_name, now, pick_device, provenance, sync
+from vggrepro.engine.provenance import device_name, now, pick_device, provenance, sync
 
 
 def setup(

@@ -2,11 +2,11 @@
 
 Every variant takes SGD steps of the same net (``PRESETS["cpu"]``: VGG-11 with batch norm at the
 CPU tier's widths) on batches that ``DeviceLoader`` crops, flips and
-normalises from random uint8 images, exactly as ``vggrepro.train`` does on the CPU, and
+normalises from random uint8 images, exactly as ``vggrepro.engine.train`` does on the CPU, and
 reports the images per second that the whole machine trains:
 
 - ``old``: the CPU path before the CPU tier: NCHW tensors, one process using every core;
-- ``channels_last``: the same with channels-last tensors (``vggrepro.train`` now always uses
+- ``channels_last``: the same with channels-last tensors (``vggrepro.engine.train`` now always uses
   them);
 - ``batch 256``: channels_last at twice the batch;
 - ``bf16``: channels_last in bf16 autocast (fast where the CPU has AMX or AVX-512 bf16 units);
@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 from common import record, warn_if_busy
 
-from vggrepro.configs import ALIASES
-from vggrepro.initialisation import initialise
-from vggrepro.loader import DeviceLoader
-from vggrepro.models import build
-from vggrepro.provenance import device_name
-from vggrepro.train import preset
+from vggrepro.arch.configs import ALIASES
+from vggrepro.arch.initialisation import initialise
+from vggrepro.arch.models import build
+from vggrepro.engine.loader import DeviceLoader
+from vggrepro.engine.presets import preset
+from vggrepro.engine.provenance import device_name
 
 
 def measure(

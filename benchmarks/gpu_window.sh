@@ -104,7 +104,7 @@ folder=$([ "$tier" = smoke ] && echo smoke || echo runs)
 grid=("$py" -m vggrepro run --preset "$tier" --device "$device" --workers "$workers" --quiet
   --out "$work/results/$folder" --checkpoints "$work/checkpoints")
 
-step data "$py" -c "from vggrepro.data import load_cifar10; print(load_cifar10(progress=False).source)"
+step data "$py" -c "from vggrepro.engine.data import load_cifar10; print(load_cifar10(progress=False).source)"
 step throughput "$py" benchmarks/throughput.py "${bench[@]}" \
   --json "$work/results/benchmarks/throughput-$suffix.json"
 step vgg16-step "$py" benchmarks/vgg16_step.py "${vgg16[@]}" \

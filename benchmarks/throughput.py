@@ -3,7 +3,7 @@
 Both paths train the same net (``PRESETS["reduced"]``: VGG-11, widths halved, FC-512) on the
 same training images with the same optimiser step, in one process on one device:
 
-- fast: what ``vggrepro.train`` does. The uint8 images sit on the device and ``DeviceLoader``
+- fast: what ``vggrepro.engine.train`` does. The uint8 images sit on the device and ``DeviceLoader``
   crops, flips and normalises whole batches there; on CUDA the step runs in bf16 autocast
   with channels_last (optionally ``torch.compile``), on the CPU in fp32.
 - naive: the usual torchvision recipe. A ``DataLoader`` over a dataset that turns each image
@@ -11,7 +11,7 @@ same training images with the same optimiser step, in one process on one device:
   ``ToTensor`` and ``Normalize`` on the CPU, in worker processes; each batch is copied to the
   device; the step runs in fp32, NCHW (PyTorch's defaults, so cuDNN may use TF32).
 
-``cudnn.benchmark`` is on for both, as in ``vggrepro.train``. Each path runs ``--warmup``
+``cudnn.benchmark`` is on for both, as in ``vggrepro.engine.train``. Each path runs ``--warmup``
 steps, then ``--steps`` timed steps between two device synchronisations; the time includes
 loading and augmenting the batches.
 
@@ -34,12 +34,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from torchvision.transforms.functional import to_pil_image
 
-from vggrepro.data import CIFAR10, load_cifar10
-from vggrepro.initialisation import initialise
-from vggrepro.loader import DeviceLoader
-from vggrepro.models import build
-from vggrepro.provenance import device_name
-from vggrepro.train import TrainConfig, prepare, preset
+from vggrepro.arch.initialisation import initialise
+from vggrepro.arch.models import build
+from vggrepro.engine.data import CIFAR10, load_cifar10
+from vggrepro.engine.loader import DeviceLoader
+from vggrepro.engine.presets import TrainConfig, preset
+from vggrepro.engine.provenance import device_name
+from vggrepro.engine.train import prepare
 
 OFFLINE_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 """The offline CIFAR-10 copy beside the checkout (as in the Makefile)."""
@@ -87,7 +88,7 @@ def forever(batches: Iterable[Batch]) -> Iterator[Batch]:
 
 
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, bf16: bool) -> Step:
-    """One SGD step on a batch, as in ``vggrepro.train``'s loop."""
+    """One SGD step on a batch, as in ``vggrepro.engine.train``'s loop."""
     device_type = next(model.parameters()).device.type
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:

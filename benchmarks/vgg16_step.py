@@ -6,8 +6,9 @@ data loading. On CUDA the step runs in bf16 autocast with channels_last (optiona
 ``torch.compile``), on the CPU in fp32.
 
 MFU = (3 x 2 x MACs per image x images/s) / peak, with the MACs counted analytically by
-``vggrepro.cost.totals`` and the peak the device's dense bf16 tensor-core rate (``PEAK_TFLOPS``,
-or ``--peak-tflops``). Without a known peak (the CPU) MFU is reported as not available.
+``vggrepro.analysis.cost.totals`` and the peak the device's dense bf16 tensor-core rate
+(``PEAK_TFLOPS``, or ``--peak-tflops``). Without a known peak (the CPU) MFU is reported as not
+available.
 
 Run: ``python benchmarks/vgg16_step.py [--batch-size B] [--steps N] [--compile] [--json OUT]``.
 """
@@ -23,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from common import record, setup, time_steps, warn_if_busy
 
-from vggrepro.configs import VGGSpec
-from vggrepro.cost import totals
-from vggrepro.models import build
-from vggrepro.provenance import device_name
+from vggrepro.analysis.cost import totals
+from vggrepro.arch.configs import VGGSpec
+from vggrepro.arch.models import build
+from vggrepro.engine.provenance import device_name
 
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
     # Dense bf16 tensor-core peaks, in TFLOP/s, keyed by a part of torch.cuda.get_device_name;

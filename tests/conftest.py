@@ -8,8 +8,9 @@ import pytest
 import torch
 from torchvision.io import write_png
 
-from vggrepro.data import CIFAR10, load_cifar10
-from vggrepro.train import preset, train
+from vggrepro.engine.data import CIFAR10, load_cifar10
+from vggrepro.engine.presets import preset
+from vggrepro.engine.train import train
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 TINY = {"n_val": 20, "n_train": None, "n_test": None, "batch_size": 20, "eval_batch_size": 40}

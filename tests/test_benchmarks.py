@@ -13,8 +13,8 @@ from types import ModuleType
 import pytest
 from conftest import REAL_ARCHIVE
 
-from vggrepro.configs import VGGSpec
-from vggrepro.cost import totals
+from vggrepro.analysis.cost import totals
+from vggrepro.arch.configs import VGGSpec
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))  # the scripts import their shared helpers from there

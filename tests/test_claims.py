@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vggrepro import claims, reference
-from vggrepro.recorded import GridRecord
+from vggrepro import reference
+from vggrepro.report import claims
+from vggrepro.results.recorded import GridRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +85,7 @@ def test_feature_hierarchy_follows_the_probe() -> None:
 
 def test_an_unknown_verdict_is_refused() -> None:
     with pytest.raises(ValueError, match="not one of"):
-        claims.Verdict("blog", "x", "maybe", "1", "book/cost")
+        claims.LedgerRow("blog", "x", "maybe", "1", "book/cost")
 
 
 def test_position_information_is_measured() -> None:
@@ -179,7 +180,7 @@ def test_c_against_b_uses_the_filters_grid_for_b(tiny_run: dict) -> None:
 
 LEDGER_CSV = (
     "import sys\n"
-    "from vggrepro import claims, results\n"
+    "from vggrepro.report import claims\nfrom vggrepro.results import io as results\n"
     "results.export_csv(claims.ledger(claims.computed_claims()), sys.argv[1])\n"
 )
 

@@ -11,11 +11,14 @@ import torchvision
 from conftest import TINY, tiny_cifar
 
 import vggrepro.cli as cli
-import vggrepro.train as training
+import vggrepro.engine.train as training
+from vggrepro.arch.models import build
 from vggrepro.cli import main, parser, run_tag
-from vggrepro.models import build
-from vggrepro.results import ResultError, load_result, save_result
-from vggrepro.train import TrainConfig, preset, save_model, train
+from vggrepro.engine.nets import save_model
+from vggrepro.engine.presets import TrainConfig, preset
+from vggrepro.engine.train import train
+from vggrepro.results.io import load_result, save_result
+from vggrepro.results.schema import ResultError
 
 MISSING = "no-such-archive.tar.gz"  # every case below must fail before this is looked at
 
@@ -411,7 +414,7 @@ def test_a_validation_split_of_no_image_per_class_or_an_odd_size_is_refused(n_va
 def test_the_size_check_counts_weights_gradients_and_momentum(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cfg = training.preset("smoke", arch="vgg11")
+    cfg = preset("smoke", arch="vgg11")
     with torch.device("meta"):
         params = sum(p.numel() for p in cli.build(cfg.spec()).parameters())
     device = torch.device("cpu")

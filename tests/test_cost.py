@@ -7,9 +7,9 @@ import pytest
 import torch
 import torchvision
 
-from vggrepro import cost
-from vggrepro.configs import TABLE1, VGGSpec
-from vggrepro.models import TORCHVISION_NAMES, build, torchvision_name
+from vggrepro.analysis import cost
+from vggrepro.arch.configs import TABLE1, VGGSpec
+from vggrepro.arch.models import TORCHVISION_NAMES, build, torchvision_name
 from vggrepro.reference import PUBLISHED
 
 SIX = list(TABLE1)
@@ -20,12 +20,14 @@ REDUCED = [
 
 
 def assert_matches_measured(spec: VGGSpec, batch: int) -> None:
-    """Totals and every leaf layer agree with torchinfo and fvcore, conventions matched."""
+    """Totals and every leaf layer agree with torchinfo and fvcore, and the totals with torch's
+    own flop counter, conventions matched."""
     table = cost.layer_table(spec, batch)
     measured = cost.measured_counts(spec, batch)
     assert measured.total_params == table["params"].sum()
     assert measured.torchinfo_mult_adds == cost.torchinfo_mult_adds(spec, batch)
     assert measured.fvcore_flops == cost.fvcore_flops(spec, batch)
+    assert measured.torch_flops == cost.torch_flops(spec, batch) == 2 * table["macs"].sum()
     both = table.merge(measured.layers, on=["part", "index"], suffixes=("", "_measured"))
     assert len(both) == len(table) == len(measured.layers)
     assert (both["params"] == both["torchinfo_params"]).all()
@@ -135,7 +137,7 @@ def test_batch_and_bytes_scale_linearly():
 def test_importable_without_torchinfo_and_fvcore():
     code = (
         "import sys; sys.modules['torchinfo'] = None; sys.modules['fvcore'] = None\n"
-        "from vggrepro import cost, receptive\n"
+        "from vggrepro.analysis import cost, receptive\n"
         "print(cost.config_table().loc['D', 'params'])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

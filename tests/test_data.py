@@ -1,4 +1,4 @@
-"""Tests for vggrepro.data on tiny synthetic ImageFolder sources, plus one on the real archive."""
+"""Tests for vggrepro.engine.data on tiny synthetic ImageFolder sources and the real archive."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import torch
 import torchvision
 from torchvision.io import encode_jpeg, encode_png
 
-from vggrepro import data as data_module
-from vggrepro.data import (
+from vggrepro.engine import data as data_module
+from vggrepro.engine.data import (
     CIFAR10,
     DataError,
     channel_stats,

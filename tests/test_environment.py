@@ -11,8 +11,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from vggrepro.configs import LRN, TABLE1, weight_layers
-from vggrepro.summary import table1
+from vggrepro.analysis.summary import table1
+from vggrepro.arch.configs import LRN, TABLE1, weight_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from vggrepro.configs import VGGSpec
-from vggrepro.evaluate import _views, accuracy, evaluate, topk_correct
-from vggrepro.initialisation import initialise
-from vggrepro.loader import hflip, resize
-from vggrepro.models import VGG, build, to_dense
+from vggrepro.arch.configs import VGGSpec
+from vggrepro.arch.initialisation import initialise
+from vggrepro.arch.models import VGG, build, to_dense
+from vggrepro.engine.evaluate import _views, accuracy, evaluate, topk_correct
+from vggrepro.engine.loader import hflip, resize
 
 
 def test_topk_correct_counts_labels_among_the_top_k() -> None:

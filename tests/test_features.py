@@ -1,4 +1,4 @@
-"""What the layers see: filters, stage outputs, top images, probes and checkpoint choice."""
+"""What the layers see: filters, stage outputs, top images, probes and the choice of saved net."""
 
 import copy
 import json
@@ -11,10 +11,11 @@ import torch
 from conftest import TINY, tiny_cifar
 from torch import nn
 
-from vggrepro import features as F
-from vggrepro.data import TORCHVISION_FOLDER
-from vggrepro.models import build
-from vggrepro.train import preset, train
+from vggrepro.arch.models import build
+from vggrepro.engine.data import TORCHVISION_FOLDER
+from vggrepro.engine.presets import preset
+from vggrepro.engine.train import train
+from vggrepro.report import features as F
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 
 def place(folder: Path, name: str, source: Path, result: dict) -> Path:
-    """Copy a checkpoint into ``folder`` as ``name``.pt with its results file beside it."""
+    """Copy a saved net into ``folder`` as ``name``.pt with its results file beside it."""
     folder.mkdir(exist_ok=True)
     (folder / f"{name}.pt").write_bytes(source.read_bytes())
     (folder / f"{name}.json").write_text(json.dumps(result))
@@ -220,7 +221,7 @@ def test_probe_verdict() -> None:
 
 def test_probe_table_on_a_tiny_net(saved: tuple[Path, dict]) -> None:
     path, result = saved
-    ck = F.Checkpoint(path, result)
+    ck = F.SavedNet(path, result)
     net = ck.model()
     data = tiny_cifar()
     imgs = F.probe_images(ck, data, n_fit=20, n_test=30)
@@ -244,7 +245,7 @@ def test_probe_is_the_chapters_probe_against_the_runs_starting_weights(
     net against the random twin drawn with the run's seed and scheme, on the run's own images;
     nothing for a smoke model or without data."""
     path, result = saved
-    ck = F.Checkpoint(path, full_run(result, epochs=1, error=50.0))
+    ck = F.SavedNet(path, full_run(result, epochs=1, error=50.0))
     data = tiny_cifar()
     got = F.probe(ck, data, n_fit=20, n_test=30, k=5)
     net, config = ck.model(), ck.result["config"]
@@ -252,42 +253,40 @@ def test_probe_is_the_chapters_probe_against_the_runs_starting_weights(
     want = F.probe_table(net, twin, F.probe_images(ck, data, n_fit=20, n_test=30), k=5)
     pd.testing.assert_frame_equal(got, want)
     assert F.probe(ck, None) is None
-    assert F.probe(F.Checkpoint(path, result), data) is None  # a smoke model
+    assert F.probe(F.SavedNet(path, result), data) is None  # a smoke model
 
 
-def test_find_checkpoint_prefers_full_runs_then_epochs_then_error(
+def test_find_saved_net_prefers_full_runs_then_epochs_then_error(
     saved: tuple[Path, dict], tmp_path: Path
 ) -> None:
     source, result = saved
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        F.find_checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no saved net"):
+        F.find_saved_net(tmp_path)
     place(tmp_path, "a_smoke", source, result)
     (tmp_path / "orphan.pt").write_bytes(source.read_bytes())  # no results file: ignored
-    assert F.find_checkpoint(tmp_path).path.name == "a_smoke.pt"
+    assert F.find_saved_net(tmp_path).path.name == "a_smoke.pt"
     place(tmp_path, "b_short", source, full_run(result, epochs=3, error=20.0))
     place(tmp_path, "c_long_bad", source, full_run(result, epochs=30, error=30.0))
     place(tmp_path, "d_long_good", source, full_run(result, epochs=30, error=10.0))
-    names = [c.path.stem for c in F.find_checkpoints(tmp_path)]
+    names = [c.path.stem for c in F.find_saved_nets(tmp_path)]
     assert names == ["d_long_good", "c_long_bad", "b_short", "a_smoke"]
-    assert isinstance(F.find_checkpoint(tmp_path).model(), nn.Module)
+    assert isinstance(F.find_saved_net(tmp_path).model(), nn.Module)
 
 
-def test_warning_says_what_the_checkpoint_is(saved: tuple[Path, dict]) -> None:
+def test_warning_says_what_the_saved_net_is(saved: tuple[Path, dict]) -> None:
     path, result = saved
-    smoke = F.Checkpoint(path, result)
-    text = F.checkpoint_warning(smoke)
+    smoke = F.SavedNet(path, result)
+    text = F.saved_net_warning(smoke)
     assert text.startswith(":::{warning}") and "smoke" in text.lower()
     assert f"{smoke.test_error:.1f} %" in text and "1 epoch(s)" in text
     assert smoke.label.startswith("smoke")
-    short = F.Checkpoint(path, full_run(result, epochs=3, error=40.0))
-    assert "under-trained" in F.checkpoint_warning(short).lower()
-    assert "3 epoch(s)" in F.checkpoint_warning(short)
-    full = F.Checkpoint(path, full_run(result, epochs=30, error=10.0))
-    assert F.checkpoint_warning(full) == ""
+    short = F.SavedNet(path, full_run(result, epochs=3, error=40.0))
+    assert "under-trained" in F.saved_net_warning(short).lower()
+    assert "3 epoch(s)" in F.saved_net_warning(short)
+    full = F.SavedNet(path, full_run(result, epochs=30, error=10.0))
+    assert F.saved_net_warning(full) == ""
     assert not full.undertrained and "under" not in full.label and "GPU tier" in full.label
-    cpu = F.Checkpoint(
-        path, {**full_run(result, epochs=15, error=20.0, budget=15), "preset": "cpu"}
-    )
+    cpu = F.SavedNet(path, {**full_run(result, epochs=15, error=20.0, budget=15), "preset": "cpu"})
     assert not cpu.undertrained and "CPU tier" in cpu.label
 
 
@@ -306,7 +305,7 @@ def test_data_source_never_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_sample_images_without_data_are_synthetic_and_normalised(
     saved: tuple[Path, dict],
 ) -> None:
-    ck = F.Checkpoint(*saved)
+    ck = F.SavedNet(*saved)
     sample = F.sample_images(ck, None, 8)
     assert sample.synthetic and sample.names[:4] == list(F.SYNTHETIC_KINDS)
     assert sample.x.mean(dim=(0, 2, 3)).abs().max() < 1e-4
@@ -319,7 +318,7 @@ def test_sample_images_without_data_are_synthetic_and_normalised(
 def test_the_random_twin_with_the_runs_seed_is_its_starting_point(tmp_path: Path) -> None:
     cfg = preset("smoke", epochs=1, lr=0.0, seed=3, init="glorot", eval_scales=(32,), **TINY)
     train(cfg, tiny_cifar(), run_id="still", progress=False, model_path=tmp_path / "m.pt")
-    net = F.Checkpoint(tmp_path / "m.pt", {}).model()  # never moved: lr 0
+    net = F.SavedNet(tmp_path / "m.pt", {}).model()  # never moved: lr 0
     twin = F.random_twin(net, "glorot", seed=3)
     assert not twin.training
     assert F.weight_change(net, twin) == {s: 0.0 for s in range(1, 6)}

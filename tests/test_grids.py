@@ -8,15 +8,15 @@ import pytest
 import torch
 from conftest import TINY
 
-import vggrepro.grids as grids
+import vggrepro.engine.grids as grids
 from vggrepro.cli import main
-from vggrepro.data import CIFAR10
-from vggrepro.results import aggregate, load_result, load_runs, runs_frame, save_result
-from vggrepro.train import load_model, weights_digest
+from vggrepro.engine.data import CIFAR10
+from vggrepro.engine.nets import load_model, weights_digest
+from vggrepro.results.io import aggregate, load_result, load_runs, runs_frame, save_result
 
 
 def test_every_grid_names_real_configurations() -> None:
-    from vggrepro.configs import resolve
+    from vggrepro.arch.configs import resolve
 
     for runs in grids.GRIDS.values():
         for options in runs.values():

@@ -1,4 +1,4 @@
-"""Tests for vggrepro.loader: coverage, determinism, augmentation geometry, normalisation."""
+"""Tests for vggrepro.engine.loader: coverage, determinism, augmentation geometry, normalisation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vggrepro.loader import DeviceLoader, hflip, resize
+from vggrepro.engine.loader import DeviceLoader, hflip, resize
 
 N, SIZE = 50, 8
 PAD = 2

@@ -5,9 +5,9 @@ import torch
 import torchvision
 from torch import nn
 
-from vggrepro.configs import ALIASES, CONFIGS, TABLE1, VGGSpec, resolve, weight_layers
-from vggrepro.initialisation import SCHEMES, initialise, warm_start
-from vggrepro.models import TORCHVISION_NAMES, build, to_dense, torchvision_name
+from vggrepro.arch.configs import ALIASES, CONFIGS, TABLE1, VGGSpec, resolve, weight_layers
+from vggrepro.arch.initialisation import SCHEMES, initialise, warm_start
+from vggrepro.arch.models import TORCHVISION_NAMES, build, to_dense, torchvision_name
 
 SMALL = {"num_classes": 10, "resolution": 32, "width": 0.125, "fc_width": 32}
 

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import torch
 
-from vggrepro import provenance
+from vggrepro.engine import provenance
 
 
 def test_a_checkout_reports_its_commit(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from vggrepro import receptive
-from vggrepro.configs import VGGSpec
-from vggrepro.models import build
+from vggrepro.analysis import receptive
+from vggrepro.arch.configs import VGGSpec
+from vggrepro.arch.models import build
 
 
 def geometry(config: str, **fields) -> tuple[VGGSpec, nn.Sequential]:

@@ -9,15 +9,16 @@ import torch
 from conftest import TINY, tiny_cifar
 from test_stats import fake_run
 
-import vggrepro.train as train_module
-from vggrepro.configs import VGGSpec
-from vggrepro.data import channel_stats, split_validation
-from vggrepro.evaluate import evaluate
-from vggrepro.loader import DeviceLoader
-from vggrepro.models import VGG
-from vggrepro.results import runs_frame
-from vggrepro.stats import pairwise, t_critical
-from vggrepro.train import prepare, preset, train
+import vggrepro.engine.train as train_module
+from vggrepro.arch.configs import VGGSpec
+from vggrepro.arch.models import VGG
+from vggrepro.engine.data import channel_stats, split_validation
+from vggrepro.engine.evaluate import evaluate
+from vggrepro.engine.loader import DeviceLoader
+from vggrepro.engine.presets import preset
+from vggrepro.engine.train import prepare, train
+from vggrepro.report.significance import pairwise, t_critical
+from vggrepro.results.io import runs_frame
 
 
 def test_the_optimiser_uses_the_recipes_momentum_and_weight_decay(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vggrepro import recorded
-from vggrepro.results import save_result
+from vggrepro.results import recorded
+from vggrepro.results.io import save_result
 
 
 def tier(run: dict, preset: str, run_id: str | None = None) -> dict:

@@ -8,18 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vggrepro.results import (
-    SCHEMA,
-    ResultError,
+from vggrepro.results.io import (
     aggregate,
     export_csv,
     load_result,
     load_runs,
     runs_frame,
     save_result,
-    validate,
     write_json,
 )
+from vggrepro.results.schema import SCHEMA, ResultError, validate
 
 
 def test_a_real_result_passes_the_schema(tiny_run: dict) -> None:
@@ -164,7 +162,7 @@ def test_the_schema_requires_every_field_a_run_writes(tiny_run: dict) -> None:
 
 
 def with_retest(tiny_run: dict) -> dict:
-    """A copy of ``tiny_run`` with a ``retest`` record, as ``vggrepro.retest`` adds one."""
+    """A copy of ``tiny_run`` with a ``retest`` record, as ``vggrepro.engine.retest`` adds one."""
     run = copy.deepcopy(tiny_run)
     run["retest"] = {
         "scales": [32, 64],

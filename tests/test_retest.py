@@ -5,10 +5,11 @@ import pytest
 from conftest import TINY, tiny_cifar
 
 from vggrepro import cli
-from vggrepro.data import CIFAR10
-from vggrepro.results import load_result
-from vggrepro.retest import retest, retest_grid
-from vggrepro.train import preset, train
+from vggrepro.engine.data import CIFAR10
+from vggrepro.engine.presets import preset
+from vggrepro.engine.retest import retest, retest_grid
+from vggrepro.engine.train import train
+from vggrepro.results.io import load_result
 
 
 def _record(tmp_path: Path, data: CIFAR10, seed: int = 0) -> tuple[Path, Path]:

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vggrepro import stats
-from vggrepro.recorded import GridRecord
-from vggrepro.results import runs_frame, validate
-from vggrepro.train import preset
+from vggrepro.engine.presets import preset
+from vggrepro.report import depth, significance, training
+from vggrepro.results.io import runs_frame
+from vggrepro.results.recorded import GridRecord
+from vggrepro.results.schema import validate
 
 
 def fake_run(
@@ -90,18 +91,18 @@ def grid(means: dict[bool, list[float]], noise=(-0.1, 0.0, 0.1), **kw) -> list[d
 def test_pooled_std_matches_the_definition_and_skips_single_values() -> None:
     a, b = np.array([1.0, 2.0, 4.0]), np.array([10.0, 13.0])
     want = math.sqrt(((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / math.sqrt(3)
-    got = stats.pooled_std([a.std(ddof=1), b.std(ddof=1), 99.0], [3, 2, 1])
+    got = significance.pooled_std([a.std(ddof=1), b.std(ddof=1), 99.0], [3, 2, 1])
     assert got == pytest.approx(want)
-    assert math.isnan(stats.pooled_std([5.0, float("nan")], [1, 0]))
+    assert math.isnan(significance.pooled_std([5.0, float("nan")], [1, 0]))
 
 
 def test_by_depth_orders_by_weight_layers() -> None:
-    assert stats.by_depth(["vgg19", "vgg11", "vgg16", "vgg13", "vgg11"]) == list(ARCHS)
+    assert depth.by_depth(["vgg19", "vgg11", "vgg16", "vgg13", "vgg11"]) == list(ARCHS)
 
 
 def test_depth_effect_measures_a_clear_monotonic_fall() -> None:
     frame = runs_frame(grid({False: [10.0, 9.0, 8.0, 7.5], True: [9.0, 9.0, 9.05, 8.95]}))
-    effect = stats.depth_effect(frame).set_index("batch_norm")
+    effect = depth.depth_effect(frame).set_index("batch_norm")
     plain, bn = effect.loc[False], effect.loc[True]
     assert plain["change"] == pytest.approx(-2.5)
     assert plain["pooled_std"] == pytest.approx(0.1)
@@ -119,7 +120,7 @@ def test_depth_by_tier_gives_each_tier_its_own_verdict() -> None:
     rises = grid({True: [7.0, 8.0, 9.0, 10.0]})
     for run in rises:
         run["preset"] = run["config"]["preset"] = "cpu"
-    table = stats.depth_by_tier([falls, GridRecord("depth", rises, "cpu", "cpu/depth")])
+    table = depth.depth_by_tier([falls, GridRecord("depth", rises, "cpu", "cpu/depth")])
     assert list(table["tier"]) == ["GPU tier", "CPU tier"]
     assert list(table["change"]) == pytest.approx([-3.0, 3.0])
     assert table["verdict"][0].startswith("with batch norm, top-1 error falls from vgg11")
@@ -132,7 +133,7 @@ def test_depth_effect_keeps_diverged_runs_out_of_the_means_but_counts_them() -> 
     runs = grid({False: [10.0, 9.0, 8.0, 7.0]})
     runs = [r for r in runs if r["run_id"] != "depth/vgg19-s2"]
     runs.append(fake_run("vgg19", False, 2, None, diverged_epoch=2))
-    effect = stats.depth_effect(runs_frame(runs)).iloc[0]
+    effect = depth.depth_effect(runs_frame(runs)).iloc[0]
     assert effect["diverged"] == 1 and effect["runs"] == 12
     assert effect["deep_error"] == pytest.approx(6.95)  # seeds 0 and 1 only
     assert effect["missing"] == ""
@@ -144,24 +145,24 @@ def test_a_depth_with_only_diverged_runs_makes_the_verdict_untestable() -> None:
     ]
     runs += [fake_run("vgg19", False, s, None, diverged_epoch=1) for s in range(3)]
     frame = runs_frame(runs)
-    assert stats.depth_effect(frame).iloc[0]["missing"] == "vgg19"
-    verdict = stats.depth_verdict(frame)
+    assert depth.depth_effect(frame).iloc[0]["missing"] == "vgg19"
+    verdict = depth.depth_verdict(frame)
     assert "not testable" in verdict and "vgg19" in verdict and "3 of 12 runs diverged" in verdict
 
 
 def test_the_verdict_reads_falls_saturates_and_no_change_from_the_numbers() -> None:
     frame = runs_frame(grid({False: [10.0, 9.0, 8.0, 8.05], True: [9.0, 9.05, 8.95, 9.0]}))
-    verdict = stats.depth_verdict(frame)
+    verdict = depth.depth_verdict(frame)
     plain, bn = verdict.split(". With batch norm")
     assert plain.startswith("Without batch norm, top-1 error falls from vgg11 to vgg19")
     assert "not at every step" in plain and "vgg16→vgg19 is within the seed noise" in plain
     assert "shows no clear change" in bn
-    still = stats.depth_verdict(runs_frame(grid({False: [10.0, 9.0, 8.0, 7.0]})))
+    still = depth.depth_verdict(runs_frame(grid({False: [10.0, 9.0, 8.0, 7.0]})))
     assert "monotonically" in still and "still falls at vgg16→vgg19 (-1.00)" in still
 
 
 def test_a_setting_without_runs_is_named_untestable_not_dropped() -> None:
-    verdict = stats.depth_verdict(runs_frame(grid({True: [10.0, 9.0, 8.0, 7.0]})))
+    verdict = depth.depth_verdict(runs_frame(grid({True: [10.0, 9.0, 8.0, 7.0]})))
     bn, plain = verdict.split(". Without batch norm")
     assert bn.startswith("With batch norm, top-1 error falls from vgg11 to vgg19")
     assert plain == ": not testable, no runs recorded."
@@ -170,33 +171,33 @@ def test_a_setting_without_runs_is_named_untestable_not_dropped() -> None:
 def test_smoke_runs_get_no_verdict_whatever_their_numbers() -> None:
     runs = grid({False: [10.0, 9.0, 8.0, 7.0]}, smoke=True)
     record = GridRecord("depth", runs, tier="smoke", source="results/smoke/depth")
-    assert stats.depth_verdict(record) == stats.SMOKE_VERDICT
-    assert stats.depth_verdict(record.frame) == stats.SMOKE_VERDICT
-    assert stats.depth_verdict(record.frame, smoke=False).startswith("Without batch norm")
+    assert depth.depth_verdict(record) == significance.SMOKE_VERDICT
+    assert depth.depth_verdict(record.frame) == significance.SMOKE_VERDICT
+    assert depth.depth_verdict(record.frame, smoke=False).startswith("Without batch norm")
     real = GridRecord("depth", grid({False: [10.0, 9.0, 8.0, 7.0]}), tier="reduced", source="x")
-    assert stats.depth_verdict(real) != stats.SMOKE_VERDICT
+    assert depth.depth_verdict(real) != significance.SMOKE_VERDICT
 
 
 def test_learning_curves_hold_every_epoch_and_means_count_the_runs_left() -> None:
     runs = [fake_run("vgg11", False, s, 10.0) for s in range(2)]
     runs.append(fake_run("vgg11", False, 2, None, diverged_epoch=3))  # two epochs recorded
-    curves = stats.learning_curves(runs)
-    assert list(curves.columns) == list(stats.CURVE_COLUMNS)
+    curves = training.learning_curves(runs)
+    assert list(curves.columns) == list(training.CURVE_COLUMNS)
     assert len(curves) == 3 + 3 + 2
     assert set(curves.loc[curves["seed"] == 2, "status"]) == {"diverged"}
-    means = stats.mean_curves(curves).set_index("epoch")
+    means = training.mean_curves(curves).set_index("epoch")
     assert means["runs"].tolist() == [3, 3, 2]
     assert means.loc[1, "val_acc"] == pytest.approx(0.1 + 0.01)  # seeds 0, 1, 2
     assert means.loc[3, "train_loss"] == pytest.approx(2.0 / 3 + 0.5)  # seeds 0, 1
-    assert stats.learning_curves([]).empty
+    assert training.learning_curves([]).empty
 
 
 def test_recipe_comparison_reads_the_config_not_a_copy() -> None:
-    table = stats.recipe_comparison(preset("reduced")).set_index("setting")
+    table = training.recipe_comparison(preset("reduced")).set_index("setting")
     assert table.loc["batch size", "kept"] and table.loc["weight decay", "kept"]
     assert table.loc["conv channels", "here"] == "32..256"
     assert not table.loc["epochs", "kept"] and table.loc["epochs", "why"]
-    changed = stats.recipe_comparison(preset("reduced", lr=0.1, width=1.0)).set_index("setting")
+    changed = training.recipe_comparison(preset("reduced", lr=0.1, width=1.0)).set_index("setting")
     assert not changed.loc["learning rate", "kept"] and changed.loc["learning rate", "here"] == 0.1
     assert changed.loc["conv channels", "here"] == "64..512"
     assert isinstance(table, pd.DataFrame) and table["kept"].dtype == bool
@@ -204,9 +205,9 @@ def test_recipe_comparison_reads_the_config_not_a_copy() -> None:
 
 def test_lr_drops_and_the_run_table_read_the_schedule() -> None:
     history = [{"epoch": e, "lr": lr} for e, lr in enumerate([0.01, 0.01, 0.001, 0.001, 1e-4], 1)]
-    assert stats.lr_drops(history) == [3, 5]
+    assert training.lr_drops(history) == [3, 5]
     runs = [fake_run("vgg13", True, 0, 10.0), fake_run("vgg11", False, 1, None, diverged_epoch=2)]
-    table = stats.run_table(runs).set_index("arch")
+    table = training.run_table(runs).set_index("arch")
     assert table.loc["vgg13", "drop_epochs"] == "3" and table.loc["vgg13", "lr_drops"] == 1
     assert table.loc["vgg13", "best_epoch"] == 3 and table.loc[
         "vgg13", "best_val_acc"
@@ -219,7 +220,7 @@ def test_timing_averages_per_configuration_in_depth_order() -> None:
         fake_run(a, bn, s, 10.0) for a in ("vgg19", "vgg11") for bn in (True, False) for s in (0, 1)
     ]
     runs[0]["images_per_s"] = 300.0  # vgg19_bn seed 0; seed 1 keeps 100
-    out = stats.timing(runs)
+    out = training.timing(runs)
     assert out[["arch", "batch_norm"]].values.tolist() == [
         ["vgg11", False], ["vgg19", False], ["vgg11", True], ["vgg19", True],
     ]  # fmt: skip
@@ -232,10 +233,10 @@ def test_training_verdict_names_diverged_runs_and_a_short_budget() -> None:
     runs = grid({False: [10.0, 9.0, 8.0, 7.0]})[:-1]
     runs.append(fake_run("vgg19", False, 2, None, diverged_epoch=2))
     record = GridRecord("depth", runs, tier="reduced", source="x")
-    verdict = stats.training_verdict(record)
+    verdict = training.training_verdict(record)
     assert verdict.startswith("11 of 12 runs completed and 1 diverged (depth/vgg19-s2 at epoch 2)")
     assert "11 of 11 completed runs ended before their last learning-rate drop" in verdict
-    assert stats.training_verdict(record, smoke=True) == stats.SMOKE_VERDICT
+    assert training.training_verdict(record, smoke=True) == significance.SMOKE_VERDICT
 
 
 def test_a_step_schedule_counts_its_own_planned_drops() -> None:
@@ -249,11 +250,11 @@ def test_a_step_schedule_counts_its_own_planned_drops() -> None:
             h["lr"] = 0.05 * 0.1 ** ((h["epoch"] > 2) + (h["epoch"] > 4))
         runs.append(run)
     record = GridRecord("depth", runs, tier="cpu", source="x")
-    assert stats.run_table(runs)["planned_drops"].tolist() == [2, 2]
-    verdict = stats.training_verdict(record)
+    assert training.run_table(runs)["planned_drops"].tolist() == [2, 2]
+    verdict = training.training_verdict(record)
     assert "every completed run made all its learning-rate drops" in verdict
     runs[1]["history"] = runs[1]["history"][:4]  # stopped before its second drop
-    assert "1 of 2 completed runs ended before" in stats.training_verdict(record)
+    assert "1 of 2 completed runs ended before" in training.training_verdict(record)
 
 
 def test_final_fit_reads_the_last_epoch_and_says_which_net_fits_less() -> None:
@@ -261,15 +262,15 @@ def test_final_fit_reads_the_last_epoch_and_says_which_net_fits_less() -> None:
     runs.append(fake_run("vgg19", True, 2, None, diverged_epoch=3))  # not a finished fit
     for r in runs[:2]:
         r["history"][-1]["train_acc"] = 0.25  # vgg19 ends lower than vgg11's 0.4
-    table = stats.final_fit(runs)
+    table = training.final_fit(runs)
     assert table["arch"].tolist() == ["vgg11", "vgg19"] and table["runs"].tolist() == [2, 2]
     assert table["train_acc"].tolist() == pytest.approx([0.4, 0.25])
     assert table["val_acc"].tolist() == pytest.approx([0.405, 0.405])
-    note = stats.fit_note(table)
+    note = training.fit_note(table)
     assert note.startswith("With batch norm, vgg19 ends training at 25.0 % training accuracy")
     assert "against 40.0 % for vgg11" in note and "learned less" in note
     runs[0]["history"][-1]["train_acc"] = runs[1]["history"][-1]["train_acc"] = 0.5
-    assert "at least as well" in stats.fit_note(stats.final_fit(runs))
+    assert "at least as well" in training.fit_note(training.final_fit(runs))
 
 
 # Two-sided 95 % critical values of Student's t, t(0.975; df), from the NIST/SEMATECH
@@ -283,19 +284,19 @@ STUDENT_T_975 = {
 
 @pytest.mark.parametrize("df", list(STUDENT_T_975))
 def test_t_critical_matches_the_nist_table(df: int) -> None:
-    assert stats.t_critical(df) == pytest.approx(STUDENT_T_975[df], abs=5e-4)
+    assert significance.t_critical(df) == pytest.approx(STUDENT_T_975[df], abs=5e-4)
 
 
 def test_depth_effect_tests_with_the_pooled_degrees_of_freedom() -> None:
     """Each depth's seeds give n - 1 degrees of freedom to the pooled std: 4 x (3 - 1) = 8; with
     one run diverged, 2 + 2 + 2 + 1 = 7."""
     runs = grid({False: [10.0, 9.0, 8.0, 7.5]})
-    assert stats.depth_effect(runs_frame(runs)).iloc[0]["t_crit"] == pytest.approx(
+    assert depth.depth_effect(runs_frame(runs)).iloc[0]["t_crit"] == pytest.approx(
         STUDENT_T_975[8], abs=5e-4
     )
     runs = [r for r in runs if r["run_id"] != "depth/vgg19-s2"]
     runs.append(fake_run("vgg19", False, 2, None, diverged_epoch=2))
-    assert stats.depth_effect(runs_frame(runs)).iloc[0]["t_crit"] == pytest.approx(
+    assert depth.depth_effect(runs_frame(runs)).iloc[0]["t_crit"] == pytest.approx(
         STUDENT_T_975[7], abs=5e-4
     )
 
@@ -304,7 +305,7 @@ def test_depth_effect_tests_with_the_pooled_degrees_of_freedom() -> None:
 def test_two_arms_have_na_plus_nb_minus_two_degrees_of_freedom(n_a: int, n_b: int) -> None:
     runs = [fake_run("vgg11", False, s, 10.0 + s % 3) for s in range(n_a)]
     runs += [fake_run("vgg13", False, s, 20.0 - s % 2) for s in range(n_b)]
-    c = stats.pairwise(runs_frame(runs), "vgg11", "vgg13")
+    c = significance.pairwise(runs_frame(runs), "vgg11", "vgg13")
     assert c.df == n_a + n_b - 2
     assert c.t_crit == pytest.approx(STUDENT_T_975[n_a + n_b - 2], abs=5e-4)
     lo, hi = c.interval
@@ -316,6 +317,6 @@ def test_two_arms_have_na_plus_nb_minus_two_degrees_of_freedom(n_a: int, n_b: in
 def test_paired_runs_have_n_minus_one_degrees_of_freedom(n: int) -> None:
     frame = runs_frame([fake_run("vgg11", False, s, 10.0 + s) for s in range(n)])
     frame["flip/top1"] = frame["centre/top1"] - 1.0 - 0.1 * (frame["seed"] % 2)
-    c = stats.paired(frame, "centre", "flip")
+    c = significance.paired(frame, "centre", "flip")
     assert (c.n_a, c.df) == (n, n - 1)
     assert c.t_crit == pytest.approx(STUDENT_T_975[n - 1], abs=5e-4)

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from vggrepro.tables import html, readable
+from vggrepro.report.tables import html, readable
 
 
 def test_a_named_index_becomes_a_column_and_row_numbers_go() -> None:

@@ -14,23 +14,17 @@ import torch
 import torch.nn.functional as F
 from conftest import TINY, tiny_cifar
 
-from vggrepro import train as train_module
-from vggrepro.data import CIFAR10, split_validation
-from vggrepro.initialisation import initialise
-from vggrepro.loader import DeviceLoader
-from vggrepro.models import build
-from vggrepro.results import load_result, load_runs, validate
-from vggrepro.train import (
-    PLAIN_LR,
-    PRESETS,
-    STALL_MARGIN,
-    TrainConfig,
-    load_model,
-    preset,
-    save_model,
-    stalled,
-    train,
-)
+from vggrepro.arch.initialisation import initialise
+from vggrepro.arch.models import build
+from vggrepro.engine import presets
+from vggrepro.engine import train as train_module
+from vggrepro.engine.data import CIFAR10, split_validation
+from vggrepro.engine.loader import DeviceLoader
+from vggrepro.engine.nets import load_model, save_model
+from vggrepro.engine.presets import PLAIN_LR, PRESETS, STALL_MARGIN, TrainConfig, preset, stalled
+from vggrepro.engine.train import train
+from vggrepro.results.io import load_result, load_runs
+from vggrepro.results.schema import validate
 
 
 def strip_times(result: dict) -> dict:
@@ -89,7 +83,7 @@ def test_stalled_needs_the_whole_stretch_at_chance() -> None:
 def test_a_run_at_chance_stops_as_stalled_and_is_still_tested(
     tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, margin, status, epochs
 ) -> None:
-    monkeypatch.setattr(train_module, "STALL_MARGIN", margin)  # 1.0: every accuracy is "chance"
+    monkeypatch.setattr(presets, "STALL_MARGIN", margin)  # 1.0: every accuracy is "chance"
     cfg = preset("smoke", epochs=4, stall_epochs=2, **TINY)
     model = tmp_path / "net.pt"
     result = train(cfg, tiny, run_id="s", out=tmp_path / "s.json", model_path=model, progress=False)
@@ -394,15 +388,15 @@ def test_a_run_stopped_and_resumed_matches_a_straight_run(
     scripted = iter(accuracies)
     straight = train(cfg, tiny, run_id="r", progress=False)
 
-    saves, save = [], train_module._atomic_save
+    saves, save = [], train_module.save_checkpoint
 
-    def stop_after_the_second_checkpoint(obj: object, path: Path) -> None:
-        save(obj, path)
+    def stop_after_the_second_checkpoint(path: Path, *args: object) -> None:
+        save(path, *args)
         saves.append(path)
         if len(saves) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "_atomic_save", stop_after_the_second_checkpoint)
+    monkeypatch.setattr(train_module, "save_checkpoint", stop_after_the_second_checkpoint)
     scripted = iter(accuracies)
     ckpt = tmp_path / "run.ckpt.pt"
     with pytest.raises(KeyboardInterrupt):

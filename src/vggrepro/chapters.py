@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vggrepro.recorded import ROOT
+from vggrepro.files import project_root
+
+ROOT = project_root()
 
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "_build" / "notebooks"

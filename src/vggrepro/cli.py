@@ -17,23 +17,18 @@ from pathlib import Path
 import torch
 
 from vggrepro import chapters
-from vggrepro.configs import ALIASES
-from vggrepro.data import DataError, load_cifar10
-from vggrepro.grids import GRIDS, check, grid_names, run_grid
-from vggrepro.initialisation import SCHEMES, warm_start
-from vggrepro.models import build
-from vggrepro.provenance import pick_device
-from vggrepro.results import TIERS, load_result, save_result
-from vggrepro.retest import SCALES, retest_grid
-from vggrepro.train import (
-    PRESETS,
-    TrainConfig,
-    load_model,
-    preset,
-    save_model,
-    train,
-    weights_digest,
-)
+from vggrepro.arch.configs import ALIASES
+from vggrepro.arch.initialisation import SCHEMES, warm_start
+from vggrepro.arch.models import build
+from vggrepro.engine.data import DataError, load_cifar10
+from vggrepro.engine.grids import GRIDS, check, grid_names, run_grid
+from vggrepro.engine.nets import load_model, save_model, weights_digest
+from vggrepro.engine.presets import PRESETS, TrainConfig, preset
+from vggrepro.engine.provenance import pick_device
+from vggrepro.engine.retest import SCALES, retest_grid
+from vggrepro.engine.train import train
+from vggrepro.results.io import load_result, save_result
+from vggrepro.results.schema import TIERS
 
 DATA_HELP = (
     "CIFAR-10 source: 'torchvision' (download), or a path to an ImageFolder archive or folder "
@@ -85,6 +80,28 @@ def _jitter(text: str) -> tuple[int, int]:
     return smin, smax
 
 
+TRAIN_OPTIONS: dict[str, tuple[str, dict]] = {
+    "arch": ("--arch", {"default": "vgg11", "choices": list(ALIASES), "help": "configuration"}),
+    "batch_norm": ("--bn", {"action": "store_true", "help": "the batch-norm variant"}),
+    "init": ("--init", {"default": "kaiming", "choices": list(SCHEMES), "help": "initialisation"}),
+    "warm_start": ("--warm-start", {"type": Path, "help": "a trained net A (from --save-model)"}),
+    "seed": ("--seed", {"type": _seed, "default": 0}),
+    "width": ("--width", {"type": _positive_float, "help": "conv width multiplier"}),
+    "fc_width": ("--fc-width", {"type": _positive_int, "help": "FC hidden width"}),
+    "batch_size": ("--batch-size", {"type": _positive_int}),
+    "lr": ("--lr", {"type": _positive_float, "help": "initial learning rate"}),
+    "jitter": ("--jitter", {"type": _jitter, "help": "scale jittering SMIN,SMAX (e.g. 37,73)"}),
+    "n_train": (
+        "--n-train",
+        {"type": _positive_int, "help": "train on a random subset of this size"},
+    ),
+    "n_val": ("--n-val", {"type": _n_val, "help": "validation images held out (a multiple of 10)"}),
+    "n_test": ("--n-test", {"type": _positive_int, "help": "evaluate on a subset of this size"}),
+}
+"""The ``train`` command's options, each a field of ``TrainConfig`` (the key) with its flag and
+argparse settings; an option not given keeps the preset's value."""
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument(
@@ -106,27 +123,23 @@ def parser() -> argparse.ArgumentParser:
         description="Train reduced VGG nets on CIFAR-10 with the paper's recipe.",
     )
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_train_parser, _run_parser, _export_parser, _retest_parser, _chapter_parser):
+        add(sub)
+    return p
 
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train one net and write its results file")
-    t.add_argument("--arch", default="vgg11", choices=list(ALIASES), help="configuration")
-    t.add_argument("--bn", action="store_true", help="the batch-norm variant of the recipe")
-    t.add_argument("--init", default="kaiming", choices=list(SCHEMES), help="initialisation")
-    t.add_argument("--warm-start", type=Path, help="a trained net A (from --save-model)")
-    t.add_argument("--seed", type=_seed, default=0)
+    for name, (flag, options) in TRAIN_OPTIONS.items():
+        t.add_argument(flag, dest=name, **options)
     t.add_argument("--preset", default="reduced", choices=list(PRESETS))
     t.add_argument("--smoke", action="store_true", help="same as --preset smoke")
-    t.add_argument("--width", type=_positive_float, help="conv width multiplier")
-    t.add_argument("--fc-width", type=_positive_int, help="FC hidden width")
-    t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--lr", type=_positive_float, help="initial learning rate")
-    t.add_argument("--jitter", type=_jitter, help="scale jittering SMIN,SMAX (e.g. 37,73)")
-    t.add_argument("--n-train", type=_positive_int, help="train on a random subset of this size")
-    t.add_argument("--n-val", type=_n_val, help="validation images held out (a multiple of 10)")
-    t.add_argument("--n-test", type=_positive_int, help="evaluate on a subset of this size")
     t.add_argument("--out", type=Path, default=Path("results/single"), help="results folder")
     t.add_argument("--save-model", type=Path, help="also save the trained net here")
     _common(t)
 
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="train every run of a named grid")
     r.add_argument(
         "grid",
@@ -150,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _common(r)
 
+
+def _export_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="store a trained net in fp16 (for results/)")
     e.add_argument("model", type=Path, help="a net saved by train --save-model or a grid")
     e.add_argument("dest", type=Path)
@@ -158,6 +173,8 @@ def parser() -> argparse.ArgumentParser:
         help="the results file of the run that trained it, copied beside DEST (same stem)",
     )  # fmt: skip
 
+
+def _retest_parser(sub: argparse._SubParsersAction) -> None:
     x = sub.add_parser(
         "retest", help="test a grid's recorded nets again with every protocol (CPU tier)"
     )
@@ -179,13 +196,14 @@ def parser() -> argparse.ArgumentParser:
         help="where the grid saved its nets (default: .checkpoints)",
     )  # fmt: skip
 
+
+def _chapter_parser(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("chapter", help="re-execute one chapter of the book as a notebook")
     c.add_argument("name", help="the chapter's file name in book/ without .md, e.g. depth")
     c.add_argument(
         "--out", type=Path, default=chapters.NOTEBOOKS,
         help="folder for the executed notebook (default: _build/notebooks)",
     )  # fmt: skip
-    return p
 
 
 class UsageError(Exception):
@@ -226,29 +244,37 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {args.dest}")
         return 0
     _check_device(args.device)
-    if args.command == "run":
-        _check_run(args)
-        overrides = {"compile": args.compile} | ({"epochs": args.epochs} if args.epochs else {})
-        tier = "smoke" if args.smoke else args.preset
-        out = args.out or Path("results") / TIERS[tier]
-        checkpoints = args.checkpoints / TIERS[tier]
-        _writable(out, "--out")
-        _writable(checkpoints, "--checkpoints")
-        _check_results(out)
-        chosen = list(GRIDS) if args.grid == "all" else [args.grid]
-        _check_checkpoints(sorted(p for g in chosen for p in (checkpoints / g).glob("*.ckpt.pt")))
-        data = load_cifar10(args.data, args.cache, progress=not args.quiet)
-        try:
-            runs = run_grid(
-                args.grid, data, out=out, checkpoints=checkpoints,
-                seeds=tuple(args.seeds) if args.seeds else None, tier=tier,
-                runs=tuple(args.runs) if args.runs else None, workers=args.workers,
-                device=args.device, progress=not args.quiet, **overrides,
-            )  # fmt: skip
-        except ValueError as e:  # a split the data cannot give, an unreadable checkpoint
-            raise UsageError(e) from None
-        print(f"{len(runs)} runs recorded under {out}")
-        return 0
+    return _run_grid(args) if args.command == "run" else _train_one(args)
+
+
+def _run_grid(args: argparse.Namespace) -> int:
+    """Check the grid's options and folders, load the data, train the grid."""
+    _check_run(args)
+    overrides = {"compile": args.compile} | ({"epochs": args.epochs} if args.epochs else {})
+    tier = "smoke" if args.smoke else args.preset
+    out = args.out or Path("results") / TIERS[tier]
+    checkpoints = args.checkpoints / TIERS[tier]
+    _writable(out, "--out")
+    _writable(checkpoints, "--checkpoints")
+    _check_results(out)
+    chosen = list(GRIDS) if args.grid == "all" else [args.grid]
+    _check_checkpoints(sorted(p for g in chosen for p in (checkpoints / g).glob("*.ckpt.pt")))
+    data = load_cifar10(args.data, args.cache, progress=not args.quiet)
+    try:
+        runs = run_grid(
+            args.grid, data, out=out, checkpoints=checkpoints,
+            seeds=tuple(args.seeds) if args.seeds else None, tier=tier,
+            runs=tuple(args.runs) if args.runs else None, workers=args.workers,
+            device=args.device, progress=not args.quiet, **overrides,
+        )  # fmt: skip
+    except ValueError as e:  # a split the data cannot give, an unreadable checkpoint
+        raise UsageError(e) from None
+    print(f"{len(runs)} runs recorded under {out}")
+    return 0
+
+
+def _train_one(args: argparse.Namespace) -> int:
+    """Check one run's options and files, load the data, train it."""
     cfg = config(args)
     _check_size(cfg, pick_device(args.device))
     _check_warm_start(cfg)
@@ -294,8 +320,9 @@ def _retest(args: argparse.Namespace) -> int:
     data = load_cifar10(args.data, args.cache, progress=not args.quiet)
     try:
         changed = retest_grid(
-            folder, models, data, tuple(args.scales), args.device, progress=not args.quiet
-        )
+            folder, models, data, scales=tuple(args.scales), device=args.device,
+            progress=not args.quiet,
+        )  # fmt: skip
     except ValueError as e:  # a missing or foreign net, other data
         raise UsageError(e) from None
     print(f"{len(changed)} runs retested under {folder}")
@@ -460,13 +487,9 @@ def export(model_path: Path, dest: Path, result_path: Path | None) -> None:
 
 def _chosen(args: argparse.Namespace) -> dict:
     """The training options given on the command line (those not given keep the preset's)."""
-    chosen = {
-        "arch": args.arch, "batch_norm": args.bn, "init": args.init, "seed": args.seed,
-        "warm_start": str(args.warm_start) if args.warm_start else None,
-        "width": args.width, "fc_width": args.fc_width, "batch_size": args.batch_size,
-        "lr": args.lr, "jitter": args.jitter, "n_train": args.n_train, "n_val": args.n_val,
-        "n_test": args.n_test,
-    }  # fmt: skip
+    chosen = {name: getattr(args, name) for name in TRAIN_OPTIONS}
+    if chosen["warm_start"] is not None:
+        chosen["warm_start"] = str(chosen["warm_start"])
     return {k: v for k, v in chosen.items() if v is not None}
 
 

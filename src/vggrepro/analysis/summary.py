@@ -1,7 +1,7 @@
 """Tables and checks that the book shows: Table 1, layer listings, summaries, shape traces.
 
-Everything is computed from ``vggrepro.configs`` or from a built net; nothing is typed in.
-Cost per layer (parameters, FLOPs, memory) lives in ``vggrepro.cost``.
+Everything is computed from ``vggrepro.arch.configs`` or from a built net; nothing is typed in.
+Cost per layer (parameters, FLOPs, memory) lives in ``vggrepro.analysis.cost``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from vggrepro import cost
-from vggrepro.configs import (
+from vggrepro.analysis import cost
+from vggrepro.arch.configs import (
     CONFIGS,
     LRN,
     PAPER_CLASSES,
@@ -26,7 +26,7 @@ from vggrepro.configs import (
     resolve,
     weight_layers,
 )
-from vggrepro.models import VGG, build, to_dense, torchvision_name
+from vggrepro.arch.models import VGG, build, to_dense, torchvision_name
 
 HEAD = 6
 """Stage number that ``LayerSpec`` gives the FC head."""

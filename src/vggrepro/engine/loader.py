@@ -42,6 +42,16 @@ def random_crop(
     return x.gather(3, cols[:, None, None, :].expand(n, c, height, width))
 
 
+def normalise(
+    images: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
+) -> torch.Tensor:
+    """Pixel values in [0, 255] (N, C, H, W) to the float input of the nets:
+    ``(x / 255 - mean) / std``, with ``mean`` and ``std`` per channel in [0, 1] units."""
+    m = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    return (images.float() / 255 - m) / s
+
+
 class DeviceLoader:
     """Batches ``(x, y)`` of normalised float32 images and int64 labels from device tensors.
 
@@ -135,8 +145,8 @@ class DeviceLoader:
             yield self._normalise(x), self.labels[index]
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """Pixel values in [0, 255] to ``(x / 255 - mean) / std``, in the requested layout."""
-        x = (x / 255 - self.mean) / self.std
+        """``normalise``, in the requested memory layout."""
+        x = normalise(x, self.mean, self.std)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def state_dict(self) -> dict[str, torch.Tensor]:

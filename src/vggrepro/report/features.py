@@ -2,7 +2,7 @@
 
 A *stage* is one of the five blocks that end in a max-pool; its output here is the output of
 its last ReLU (the map just before the pool). The chapter "What do the layers see?" reads a
-checkpoint saved by ``train.save_model`` from ``results/models`` (or ``$VGGREPRO_MODELS``)
+net saved by ``train.save_model`` from ``results/models`` (or ``$VGGREPRO_MODELS``)
 together with the results file of the run that produced it (same stem, ``.json``).
 
 Two quantitative probes test the claim that deeper stages respond to larger, more
@@ -27,22 +27,33 @@ import pandas as pd
 import torch
 from torch import nn
 
-from vggrepro.data import CIFAR10, TORCHVISION_FOLDER, channel_stats, load_cifar10, random_subset
-from vggrepro.initialisation import initialise
-from vggrepro.models import VGG, build
-from vggrepro.receptive import receptive_fields
-from vggrepro.recorded import RESULTS, TIER_NAMES, GridRecord
-from vggrepro.results import load_result
-from vggrepro.train import Split, TrainConfig, load_model, prepare
+from vggrepro.analysis.receptive import receptive_fields
+from vggrepro.arch.initialisation import initialise
+from vggrepro.arch.models import VGG, build
+from vggrepro.engine.data import (
+    CIFAR10,
+    TORCHVISION_FOLDER,
+    channel_stats,
+    load_cifar10,
+    random_subset,
+)
+from vggrepro.engine.loader import normalise
+from vggrepro.engine.nets import load_model
+from vggrepro.engine.presets import TrainConfig
+from vggrepro.engine.train import Split, prepare
+from vggrepro.files import cache_folder
+from vggrepro.report.significance import Status, Verdict, t_statistic, z_critical
+from vggrepro.results.io import load_result
+from vggrepro.results.recorded import RESULTS, TIER_NAMES, GridRecord
 
 MODELS = Path(os.environ.get("VGGREPRO_MODELS") or RESULTS / "models")
-"""Where the chapter looks for checkpoints."""
+"""Where the chapter looks for saved nets."""
 
 SYNTHETIC_KINDS = ("grating", "disc", "colour edge", "checkerboard")
 
 
 @dataclass
-class Checkpoint:
+class SavedNet:
     """A saved net and the results file of the run that produced it."""
 
     path: Path
@@ -113,7 +124,7 @@ class Checkpoint:
         return load_model(self.path).eval()
 
 
-def find_checkpoints(folder: Path = MODELS) -> list[Checkpoint]:
+def find_saved_nets(folder: Path = MODELS) -> list[SavedNet]:
     """Every ``*.pt`` in ``folder`` with a results file beside it, best first.
 
     Best: not a smoke run, then the most epochs, then the lowest centre-crop test error.
@@ -121,18 +132,18 @@ def find_checkpoints(folder: Path = MODELS) -> list[Checkpoint]:
     found = []
     for path in sorted(Path(folder).glob("*.pt")):
         if path.with_suffix(".json").is_file():
-            found.append(Checkpoint(path, load_result(path.with_suffix(".json"))))
+            found.append(SavedNet(path, load_result(path.with_suffix(".json"))))
     error = [c.test_error if not math.isnan(c.test_error) else math.inf for c in found]
     order = sorted(range(len(found)), key=lambda i: (found[i].smoke, -found[i].epochs, error[i]))
     return [found[i] for i in order]
 
 
-def find_checkpoint(folder: Path = MODELS) -> Checkpoint:
-    """The best checkpoint in ``folder`` (see ``find_checkpoints``)."""
-    found = find_checkpoints(folder)
+def find_saved_net(folder: Path = MODELS) -> SavedNet:
+    """The best saved net in ``folder`` (see ``find_saved_nets``)."""
+    found = find_saved_nets(folder)
     if not found:
         raise FileNotFoundError(
-            f"no checkpoint with a results file in {folder}: save one with "
+            f"no saved net with a results file in {folder}: save one with "
             "`python -m vggrepro train ... --save-model M.pt`, then "
             "`python -m vggrepro export M.pt results/models/NAME.pt` and copy the run's "
             "results file to results/models/NAME.json"
@@ -140,7 +151,7 @@ def find_checkpoint(folder: Path = MODELS) -> Checkpoint:
     return found[0]
 
 
-def checkpoint_warning(ck: Checkpoint) -> str:
+def saved_net_warning(ck: SavedNet) -> str:
     """A MyST warning box when the net is a smoke model or under-trained (empty otherwise)."""
     if not ck.undertrained:
         return ""
@@ -167,8 +178,7 @@ def data_source() -> str | None:
     is already downloaded, else None (no download is ever attempted)."""
     if os.environ.get("VGGREPRO_DATA"):
         return os.environ["VGGREPRO_DATA"]
-    cache = Path(os.environ.get("VGGREPRO_CACHE") or Path.home() / ".cache" / "vggrepro")
-    downloaded = cache.expanduser() / "torchvision" / TORCHVISION_FOLDER
+    downloaded = cache_folder().expanduser() / "torchvision" / TORCHVISION_FOLDER
     return "torchvision" if downloaded.is_dir() else None
 
 
@@ -205,29 +215,20 @@ def synthetic_images(n: int, seed: int = 0, size: int = 32) -> tuple[torch.Tenso
     return torch.stack(images), torch.tensor(kinds)
 
 
-def _run_split(ck: Checkpoint, data: CIFAR10) -> Split:
+def _run_split(ck: SavedNet, data: CIFAR10) -> Split:
     """The run's own split of ``data`` (validation hold-out, subsets, channel statistics)."""
     return prepare(data, TrainConfig.from_dict(ck.result["config"]), torch.device("cpu"))
 
 
-def training_stats(ck: Checkpoint, data: CIFAR10) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def training_stats(ck: SavedNet, data: CIFAR10) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The per-channel mean and std the run normalised with, recomputed from ``data``."""
     split = _run_split(ck, data)
     return split.mean, split.std
 
 
-def same_data(ck: Checkpoint, data: CIFAR10) -> bool:
+def same_data(ck: SavedNet, data: CIFAR10) -> bool:
     """Whether ``data`` is the copy of CIFAR-10 the run was trained on (same checksum)."""
     return data.checksum == ck.result["data"]["checksum"]
-
-
-def normalise(
-    images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]
-) -> torch.Tensor:
-    """uint8 images (N, 3, H, W) to the float input the net was trained on."""
-    m = torch.tensor(mean).view(1, -1, 1, 1)
-    s = torch.tensor(std).view(1, -1, 1, 1)
-    return (images.float() / 255 - m) / s
 
 
 @dataclass
@@ -242,7 +243,7 @@ class ProbeImages:
 
 
 def probe_images(
-    ck: Checkpoint, data: CIFAR10, n_fit: int = 2000, n_test: int = 2000, seed: int = 0
+    ck: SavedNet, data: CIFAR10, n_fit: int = 2000, n_test: int = 2000, seed: int = 0
 ) -> ProbeImages:
     """Images for the class means from the run's held-out validation split (never trained
     on), test images from the whole test split, both normalised as in training."""
@@ -270,7 +271,7 @@ class Sample:
     synthetic: bool
 
 
-def sample_images(ck: Checkpoint, data: CIFAR10 | None, n: int, seed: int = 0) -> Sample:
+def sample_images(ck: SavedNet, data: CIFAR10 | None, n: int, seed: int = 0) -> Sample:
     """``n`` test images, normalised as in training; without data, ``n`` synthetic patterns
     (``synthetic_images``) normalised with their own channel statistics."""
     if data is None:
@@ -508,13 +509,13 @@ PROBE_K = 20
 
 
 def probe(
-    ck: Checkpoint,
+    ck: SavedNet,
     data: CIFAR10 | None,
     n_fit: int = PROBE_IMAGES,
     n_test: int = PROBE_IMAGES,
     k: int = PROBE_K,
 ) -> pd.DataFrame | None:
-    """``probe_table`` of the checkpoint's net against its random twin (``random_twin``, with
+    """``probe_table`` of the saved net against its random twin (``random_twin``, with
     the run's seed and scheme), on the run's own images; None without data or for a smoke
     model, which ``probe_verdict`` then reports as not testable."""
     if data is None or ck.smoke:
@@ -527,23 +528,24 @@ def probe(
 
 def _gap(a: float, b: float, se_a: float, se_b: float) -> float:
     """(a - b) in standard errors of the difference (infinite when both are exact)."""
-    se = math.sqrt(se_a**2 + se_b**2)
-    return (a - b) / se if se > 0 else math.copysign(math.inf, a - b) if a != b else 0.0
+    return t_statistic(a - b, math.sqrt(se_a**2 + se_b**2))
 
 
-def probe_verdict(table: pd.DataFrame | None, smoke: bool, z: float = 2.0) -> str:
+def probe_verdict(table: pd.DataFrame | None, smoke: bool, z: float | None = None) -> Verdict:
     """The verdict on "deep layers see whole objects", as far as the probe can tell.
 
     Supported when the trained net's nearest-class-mean accuracy at the last stage beats both
     its first stage and the random twin's last stage by more than ``z`` standard errors, and
     never drops by more than ``z`` standard errors from one stage to the next; partly
-    supported when only the first two hold; otherwise not supported. ``table`` is None when
-    no CIFAR-10 source was available to run the probe.
+    supported when only the first two hold; otherwise not supported. ``z`` is the book's one
+    decision rule by default (``significance.z_critical``). ``table`` is None when no CIFAR-10
+    source was available to run the probe.
     """
     if smoke:
-        return "not testable here: the checkpoint is a smoke model"
+        return Verdict(Status.SMOKE, "not testable here: the saved net is a smoke model")
     if table is None:
-        return "not testable here: no CIFAR-10 source to probe with"
+        return Verdict(Status.NOT_TESTABLE, "not testable here: no CIFAR-10 source to probe with")
+    z = z_critical() if z is None else z
     t = table.sort_values("stage")
     acc, se = t["ncm trained"].to_numpy(), t["ncm trained se"].to_numpy()
     rand, rand_se = t["ncm random"].iloc[-1], t["ncm random se"].iloc[-1]
@@ -551,7 +553,7 @@ def probe_verdict(table: pd.DataFrame | None, smoke: bool, z: float = 2.0) -> st
     beats_random = _gap(acc[-1], rand, se[-1], rand_se) > z
     drops = [_gap(acc[i], acc[i + 1], se[i], se[i + 1]) > z for i in range(len(acc) - 1)]
     if rises and beats_random and not any(drops):
-        return "supported"
+        return Verdict(Status.SUPPORTED, "supported")
     if rises and beats_random:
-        return "partly supported"
-    return "not supported"
+        return Verdict(Status.PARTLY, "partly supported")
+    return Verdict(Status.CONTRADICTED, "not supported")

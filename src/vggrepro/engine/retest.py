@@ -16,12 +16,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from vggrepro.data import CIFAR10
-from vggrepro.evaluate import evaluate
-from vggrepro.loader import DeviceLoader
-from vggrepro.provenance import now, pick_device, provenance
-from vggrepro.results import load_result, save_result
-from vggrepro.train import TrainConfig, load_model, prepare, weights_digest
+from vggrepro.engine.data import CIFAR10
+from vggrepro.engine.evaluate import evaluate
+from vggrepro.engine.loader import DeviceLoader
+from vggrepro.engine.nets import load_model, weights_digest
+from vggrepro.engine.presets import TrainConfig
+from vggrepro.engine.provenance import now, pick_device, provenance
+from vggrepro.engine.train import prepare
+from vggrepro.results.io import load_result, save_result
 
 SCALES = (32, 64, 96)
 """The reduced preset's test scales: score maps of 1x1, 2x2 and 3x3 (see ``TrainConfig``)."""
@@ -31,12 +33,9 @@ five test images in 10,000, for sums taken in another order by another thread co
 
 
 def retest(
-    result_path: Path,
-    model_path: Path,
-    data: CIFAR10,
-    scales: tuple[int, ...] = SCALES,
+    result_path: Path, model_path: Path, data: CIFAR10, scales: tuple[int, ...] = SCALES,
     device: str | None = None,
-) -> dict:
+) -> dict:  # fmt: skip
     """Add every protocol at ``scales`` to the results file at ``result_path``; return it.
 
     Raises ``ValueError`` when the run has no trained net, when ``model_path`` holds another
@@ -84,6 +83,7 @@ def retest_grid(
     folder: Path,
     models: Path,
     data: CIFAR10,
+    *,
     scales: tuple[int, ...] = SCALES,
     device: str | None = None,
     progress: bool = True,

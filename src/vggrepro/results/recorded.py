@@ -4,8 +4,8 @@ There are three tiers of recorded runs, each in a folder of its own under ``resu
 (``results.TIERS``): the GPU reproduction (``runs/``, preset ``reduced``), the CPU tier
 (``cpu/``, preset ``cpu``: trained to convergence on two CPU cores at a smaller scale) and
 the CPU smoke runs (``smoke/``, tiny pipeline checks that are never a result). For a grid,
-``load_grid`` takes the first tier that has runs, in that order; else it runs the smoke grid
-now on the CPU (into ``_build/smoke``; this needs a data source, see ``vggrepro.data``).
+``load_grid`` takes the first tier that has runs, in that order; it only reads, and names the
+command that records a grid when no tier has it (``make smoke``, the committed fallback).
 Every record carries its tier and a scale description, for captions, CSV names and the
 claims ledger.
 """
@@ -20,10 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from vggrepro.results import TIERS, aggregate, export_csv, load_result, load_runs, runs_frame
+from vggrepro.files import project_root
+from vggrepro.results.io import aggregate, export_csv, load_result, load_runs, runs_frame
+from vggrepro.results.schema import TIERS, ResultError
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = Path(os.environ.get("VGGREPRO_RESULTS", ROOT / "results"))
+ROOT = project_root()
+RESULTS = Path(os.environ.get("VGGREPRO_RESULTS") or ROOT / "results")
 TABLES = RESULTS / "tables"
 TIER_NAMES = {"reduced": "GPU tier", "cpu": "CPU tier", "smoke": "CPU smoke runs"}
 CSV_SUFFIX = {"reduced": "", "cpu": "-cpu", "smoke": "-smoke"}
@@ -139,23 +141,18 @@ the CPU tier evaluates only the centre and flip protocols unless a grid asks for
 
 
 def load_grid(grid: str, results: Path = RESULTS, require: tuple[str, ...] = ()) -> GridRecord:
-    """The best available runs of ``grid``: GPU tier, else CPU tier, else recorded smoke runs,
-    else smoke runs trained now. With ``require``, a tier counts only if every completed run
-    was tested with each of those protocols."""
+    """The best recorded runs of ``grid``: GPU tier, else CPU tier, else smoke runs. With
+    ``require``, a tier counts only if every completed run was tested with each of those
+    protocols. Raises ``ResultError`` when no tier qualifies; it never trains."""
     for tier, folder in TIERS.items():
         where = results / folder / grid
         record = GridRecord(grid, load_tier(where, tier), tier, _relative(where))
         if record.runs and record.tested_with(require):
             return record
-    from vggrepro.data import load_cifar10
-    from vggrepro.grids import run_grid
-
-    out = ROOT / "_build" / "smoke"
-    runs = run_grid(
-        grid, load_cifar10(progress=False), out=out, checkpoints=out / "checkpoints",
-        tier="smoke", progress=False,
-    )  # fmt: skip
-    return GridRecord(grid, runs, "smoke", _relative(out / grid))
+    raise ResultError(
+        f"no recorded runs of grid {grid!r} under {results}: record them with `make smoke` "
+        f"(CPU smoke runs) or `python -m vggrepro run {grid}`"
+    )
 
 
 def recorded_tiers(grid: str, results: Path = RESULTS) -> list[GridRecord]:

@@ -16,10 +16,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vggrepro.configs import VGGSpec
-from vggrepro.initialisation import SCHEMES
+from vggrepro.arch.configs import VGGSpec
+from vggrepro.arch.initialisation import SCHEMES
 from vggrepro.reference import PAPER_PROTOCOLS
-from vggrepro.stats import SMOKE_VERDICT, _std, claim_verdict, combine, paired
+from vggrepro.report.significance import (
+    SMOKE_VERDICT,
+    claim_verdict,
+    combine,
+    paired,
+    sample_std,
+    z_critical,
+)
 
 CHANCE_TOP1 = 90.0
 """Top-1 error (percent) of guessing among CIFAR-10's ten classes."""
@@ -31,14 +38,16 @@ def run_name(run_id: str) -> str:
     return run_id.split("/")[-1].rsplit("-s", 1)[0]
 
 
-def chance_margin(n_test: int, z: float = 3.0, chance: float = CHANCE_TOP1) -> float:
-    """``z`` binomial standard errors (points) of chance-level top-1 error on ``n_test`` images."""
+def chance_margin(n_test: int, z: float | None = None, chance: float = CHANCE_TOP1) -> float:
+    """``z`` binomial standard errors (points) of chance-level top-1 error on ``n_test`` images;
+    by default the book's one decision rule (``significance.z_critical``)."""
     p = chance / 100
+    z = z_critical() if z is None else z
     return z * 100 * math.sqrt(p * (1 - p) / n_test)
 
 
 def init_outcomes(
-    frame: pd.DataFrame, n_test: int, *, chance: float = CHANCE_TOP1, z: float = 3.0
+    frame: pd.DataFrame, n_test: int, *, chance: float = CHANCE_TOP1, z: float | None = None
 ) -> pd.DataFrame:
     """One row per run: did it train?
 
@@ -100,7 +109,7 @@ def init_table(outcomes: pd.DataFrame) -> pd.DataFrame:
                 "centre top-1 (trained) mean": float(trained["centre/top1"].mean())
                 if len(trained)
                 else math.nan,
-                "centre top-1 (trained) std": _std(trained["centre/top1"].to_numpy(float)),
+                "centre top-1 (trained) std": sample_std(trained["centre/top1"].to_numpy(float)),
             }
         )
     return pd.DataFrame(rows)
@@ -255,11 +264,11 @@ def protocol_table(
                     "runs": int(ok.sum()),
                     "diverged": diverged,
                     "top1 mean": float(np.nanmean(top1)) if ok.any() else math.nan,
-                    "top1 std": _std(top1[ok]),
+                    "top1 std": sample_std(top1[ok]),
                     "top5 mean": float(np.nanmean(top5)) if ok.any() else math.nan,
-                    "top5 std": _std(top5[ok]),
+                    "top5 std": sample_std(top5[ok]),
                     "top1 gain over centre mean": float(gain[ok].mean()) if ok.any() else math.nan,
-                    "top1 gain over centre std": _std(gain[ok]),
+                    "top1 gain over centre std": sample_std(gain[ok]),
                 }
             )
     return pd.DataFrame(rows)

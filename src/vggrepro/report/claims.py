@@ -1,79 +1,106 @@
 """The claims ledger: every claim of the paper and of the blog summary that the book tests.
 
-Each check returns a ``Verdict`` computed from the evidence it cites: the package (cost,
+Each check returns a ``LedgerRow`` computed from the evidence it cites: the package (cost,
 receptive fields, built nets), quoted sources kept as data in ``vggrepro.reference`` (the ILSVRC
-ranking), the features chapter's probes of a trained checkpoint, or recorded runs; no verdict
+ranking), the features chapter's probes of a trained saved net, or recorded runs; no verdict
 is written by hand. A claim about training is decided from the best tier a grid has
 (``recorded.load_grid``): GPU runs, else CPU-tier runs, each a verdict at its own scale, which
-the ledger names. When a grid has only CPU smoke runs its verdict is "not testable here",
+the ledger names. When a grid has only CPU smoke runs its verdict is Outcome.NOT_TESTABLE,
 whatever the smoke numbers say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
 import torch
 
-from vggrepro import ablations, cost, stats
-from vggrepro.configs import TABLE1, VGGSpec, weight_layers
-from vggrepro.features import probe_verdict
-from vggrepro.models import build
-from vggrepro.receptive import stack_vs_single
-from vggrepro.recorded import GridRecord
+from vggrepro.analysis import cost
+from vggrepro.analysis.receptive import stack_vs_single
+from vggrepro.analysis.summary import shape_claims, shape_trace
+from vggrepro.arch.configs import TABLE1, VGGSpec, weight_layers
+from vggrepro.arch.models import build
 from vggrepro.reference import ILSVRC, PAPER_TABLE3, PUBLISHED, ZF_WEIGHT_LAYERS
+from vggrepro.report import ablations, depth, significance
+from vggrepro.report.features import probe_verdict
+from vggrepro.report.significance import Status
+from vggrepro.results.recorded import GridRecord
 
-VERDICTS = ("reproduced", "partly", "not reproduced", "not testable here")
+
+class Outcome(StrEnum):
+    """A claim's verdict in the ledger."""
+
+    REPRODUCED = "reproduced"
+    PARTLY = "partly"
+    NOT_REPRODUCED = "not reproduced"
+    NOT_TESTABLE = "not testable here"
+
+
+VERDICTS = tuple(Outcome)
+
+
+def _grade(parts: Iterable[bool]) -> Outcome:
+    """Reproduced when every part holds, partly when some do, else not reproduced."""
+    parts = list(parts)
+    return (
+        Outcome.REPRODUCED
+        if all(parts)
+        else Outcome.PARTLY
+        if any(parts)
+        else Outcome.NOT_REPRODUCED
+    )
 
 
 @dataclass(frozen=True)
-class Verdict:
+class LedgerRow:
     """One row of the ledger."""
 
     source: str  # "paper" or "blog"
     claim: str
-    verdict: str
+    verdict: Outcome
     evidence: str  # the number behind the verdict
     chapter: str  # the book document that tests it, e.g. "book/cost"
     scale: str = "exact computation at full size"  # what the evidence was computed at
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
+            raise ValueError(f"verdict {self.verdict!r} is not one of {[str(v) for v in VERDICTS]}")
+        object.__setattr__(self, "verdict", Outcome(self.verdict))
 
 
-def table2_parameters() -> Verdict:
+def table2_parameters() -> LedgerRow:
     """Table 2: 133, 133, 133, 134, 138 and 144 million parameters."""
     ours = {c: cost.totals(VGGSpec(c))["params"] / 1e6 for c in TABLE1}
     paper = PUBLISHED["paper_mparams"]
     match = all(round(ours[c]) == paper[c] for c in TABLE1)
     shown = ", ".join(f"{c} {ours[c]:.2f}M" for c in TABLE1)
-    return Verdict(
+    return LedgerRow(
         "paper", "Table 2: A, A-LRN, B, C, D, E have 133, 133, 133, 134, 138, 144 M parameters",
-        "reproduced" if match else "not reproduced", f"computed: {shown}", "book/cost",
+        Outcome.REPRODUCED if match else Outcome.NOT_REPRODUCED, f"computed: {shown}", "book/cost",
     )  # fmt: skip
 
 
-def three_by_three_stacks() -> Verdict:
+def three_by_three_stacks() -> LedgerRow:
     """Section 2.3: three 3x3 layers see 7x7 with 27C^2 weights against 49C^2 (81% more)."""
     s = stack_vs_single(3, 64)
     more = s["weights_single"] / s["weights_stack"] - 1
     ok = s["rf_stack"] == 7 and round(100 * more) == 81 and s["relus_stack"] == 3
-    return Verdict(
+    return LedgerRow(
         "paper",
         "A stack of three 3x3 conv layers has a 7x7 receptive field, three non-linearities, "
         "and 27C² weights against 49C² for one 7x7 layer (81% more)",
-        "reproduced" if ok else "not reproduced",
+        Outcome.REPRODUCED if ok else Outcome.NOT_REPRODUCED,
         f"receptive field {s['rf_stack']}, {s['weights_per_pair_stack']}C² vs "
         f"{s['weights_per_pair_single']}C² ({100 * more:.0f}% more), {s['relus_stack']} ReLUs",
         "book/small_filters",
     )
 
 
-def two_by_three_stacks() -> Verdict:
+def two_by_three_stacks() -> LedgerRow:
     """Blog: two stacked 3x3 filters see 5x5 with 18 weights instead of 25, plus a ReLU."""
     s = stack_vs_single(2, 64)
     ok = (
@@ -81,11 +108,11 @@ def two_by_three_stacks() -> Verdict:
         and (s["weights_per_pair_stack"], s["weights_per_pair_single"]) == (18, 25)
         and s["relus_stack"] == s["relus_single"] + 1
     )
-    return Verdict(
+    return LedgerRow(
         "blog",
         "Two stacked 3x3 filters see a 5x5 region with 18 weights instead of 25, and add a "
         "non-linearity",
-        "reproduced" if ok else "not reproduced",
+        Outcome.REPRODUCED if ok else Outcome.NOT_REPRODUCED,
         f"receptive field {s['rf_stack']}; {s['weights_per_pair_stack']} vs "
         f"{s['weights_per_pair_single']} weights per input-output channel pair; "
         f"{s['relus_stack']} vs {s['relus_single']} ReLUs",
@@ -98,7 +125,7 @@ FC_ABOUT = 0.10
 """The blog's "about 80 %", read as 70-90 % (``FC_CLAIMED`` ± ``FC_ABOUT``)."""
 
 
-def fc_share(totals: dict[str, dict[str, Any]] | None = None) -> Verdict:
+def fc_share(totals: dict[str, dict[str, Any]] | None = None) -> LedgerRow:
     """Blog: FC layers are ~80% of the computation because they hold so many parameters.
 
     Decided by the FC layers' share of the multiply-accumulates of each configuration
@@ -110,11 +137,15 @@ def fc_share(totals: dict[str, dict[str, Any]] | None = None) -> Verdict:
     m = [s["fc_mac_share"] for s in totals.values()]
     near = [abs(share - FC_CLAIMED) <= FC_ABOUT for share in m]
     low, high = 100 * (FC_CLAIMED - FC_ABOUT), 100 * (FC_CLAIMED + FC_ABOUT)
-    return Verdict(
+    return LedgerRow(
         "blog",
         "The FC (MLP) layers account for about 80% of VGGNet's computation, because they hold "
         "so many parameters",
-        "reproduced" if all(near) else "partly" if any(near) else "not reproduced",
+        Outcome.REPRODUCED
+        if all(near)
+        else Outcome.PARTLY
+        if any(near)
+        else Outcome.NOT_REPRODUCED,
         f"FC layers hold {100 * min(p):.1f}–{100 * max(p):.1f}% of the parameters but do "
         f"{100 * min(m):.2f}–{100 * max(m):.2f}% of the multiply-accumulates ({sum(near)} of "
         f"{len(m)} configurations in {low:.0f}–{high:.0f}%)",
@@ -122,24 +153,16 @@ def fc_share(totals: dict[str, dict[str, Any]] | None = None) -> Verdict:
     )
 
 
-def shapes() -> Verdict:
-    """Blog: 3x3 pad 1 keeps resolution, 2x2/2 pool halves it, 224x224x3 in, FC 4096-4096-1000."""
-    table = cost.layer_table(VGGSpec("D"))
-    convs = table[table.kind == "conv"]
-    pools = table[table.kind == "maxpool"]
-    keeps = all(i[1:] == o[1:] for i, o in zip(convs.in_shape, convs.out_shape, strict=True))
-    halves = all(o[1] == i[1] // 2 for i, o in zip(pools.in_shape, pools.out_shape, strict=True))
-    fcs = [o[0] for o in table[table.kind == "fc"].out_shape]
-    first = table.in_shape.iloc[0]
-    ok = keeps and halves and first == (3, 224, 224) and fcs == [4096, 4096, 1000]
-    sizes = [224, *(o[1] for o in pools.out_shape)]
-    return Verdict(
+def shapes() -> LedgerRow:
+    """Blog: 3x3 pad 1 keeps resolution, 2x2/2 pool halves it, 224x224x3 in, FC 4096-4096-1000;
+    checked on D by the architecture chapter's own test (``summary.shape_claims``)."""
+    table = shape_claims(shape_trace(build(VGGSpec("D"))))
+    return LedgerRow(
         "blog",
         "A 3x3 convolution with padding 1 keeps the resolution; each 2x2 max-pool with stride 2 "
         "halves it; input 224x224x3; FC 4096, 4096, 1000",
-        "reproduced" if ok else "not reproduced",
-        f"D: every conv keeps its input size; pools go {' → '.join(map(str, sizes))}; "
-        f"FC widths {', '.join(map(str, fcs))}",
+        Outcome.REPRODUCED if table["holds"].all() else Outcome.NOT_REPRODUCED,
+        "D: input {}; {}; {}; FC widths {}".format(*table["observed"]),
         "book/cost",
     )
 
@@ -154,7 +177,7 @@ def ilsvrc_ranking(
     results: dict[str, Any] = ILSVRC,
     zf_layers: int = ZF_WEIGHT_LAYERS,
     layers: Callable[[str], int] = weight_layers,
-) -> Verdict:
+) -> LedgerRow:
     """Blog: VGG came second in ILSVRC-2014 classification with 16 and 19 weight layers,
     against ZFNet's 8 in 2013.
 
@@ -175,11 +198,15 @@ def ilsvrc_ranking(
     }
     held = sum(checks.values())
     table = ", ".join(f"{_ordinal(r['place'])} {name}" for name, r in ranked)
-    return Verdict(
+    return LedgerRow(
         "blog",
         "VGG came second in the ILSVRC-2014 classification task with 16 and 19 weight layers, "
         "against ZFNet's 8 in 2013",
-        "reproduced" if held == len(checks) else "partly" if held else "not reproduced",
+        Outcome.REPRODUCED
+        if held == len(checks)
+        else Outcome.PARTLY
+        if held
+        else Outcome.NOT_REPRODUCED,
         f"ILSVRC-2014 classification {results['source']}: {table}; "
         f"D and E have {d} and {e} weight layers (counted from Table 1's data; the submission "
         f"used {shallow}–{deep}); Zeiler and Fergus's net, a top ILSVRC-2013 entry, has "
@@ -201,7 +228,7 @@ def deviation(x: float, rounding: float = ROUNDING) -> str:
     return f"{x:.1e}" if x >= rounding else f"below {rounding:.0e}, float rounding"
 
 
-def position_information(seed: int = 0) -> tuple[Verdict, dict[str, float]]:
+def position_information(seed: int = 0) -> tuple[LedgerRow, dict[str, float]]:
     """Blog: convolution keeps position information that an FC layer on raw pixels discards.
 
     Measured two ways: (1) shifting the input of a conv stack by its stride shifts its feature
@@ -238,11 +265,11 @@ def position_information(seed: int = 0) -> tuple[Verdict, dict[str, float]]:
         fc_error = (fc(pixels) - permuted(pixels[:, perm])).abs().max().item()
     numbers = {"conv_error": conv_error, "conv_changed": conv_changed, "fc_error": fc_error}
     equivariant = conv_error < ROUNDING < conv_changed
-    verdict = Verdict(
+    verdict = LedgerRow(
         "blog",
         "Convolution keeps position information that an FC layer applied to raw pixels would "
         "discard",
-        "partly" if equivariant and fc_error < ROUNDING else "not reproduced",
+        Outcome.PARTLY if equivariant and fc_error < ROUNDING else Outcome.NOT_REPRODUCED,
         f"a conv stack's output follows an 8-pixel shift exactly (max deviation "
         f"{deviation(conv_error)}); but an FC layer with its pixels and weights permuted alike "
         f"gives the same outputs (max deviation {deviation(fc_error)}): it keeps each pixel's "
@@ -253,7 +280,7 @@ def position_information(seed: int = 0) -> tuple[Verdict, dict[str, float]]:
     return verdict, numbers
 
 
-STATIC_CHECKS: list[Callable[[], Verdict]] = [
+STATIC_CHECKS: list[Callable[[], LedgerRow]] = [
     table2_parameters,
     three_by_three_stacks,
     two_by_three_stacks,
@@ -264,24 +291,24 @@ STATIC_CHECKS: list[Callable[[], Verdict]] = [
 """Claims decided by computation, or by quoted sources, alone (no training)."""
 
 
-def feature_hierarchy(table: pd.DataFrame | None, smoke: bool, scale: str) -> Verdict:
+def feature_hierarchy(table: pd.DataFrame | None, smoke: bool, scale: str) -> LedgerRow:
     """Blog: early layers learn low-level features, middle layers mid-level, deep layers
     high-level ones.
 
     Decided by the probes of the features chapter (``features.probe_table`` on the book's
-    checkpoint; ``table`` is None when no CIFAR-10 source was available) through
+    saved net; ``table`` is None when no CIFAR-10 source was available) through
     ``features.probe_verdict``: the testable part is whether class information grows with
     depth beyond what the same net with random weights has. The early-layer part holds by
     construction (a first-layer unit sees 3x3 pixels) and the middle-layer part (textures,
-    parts) is not tested, so the best this evidence can give is "partly".
+    parts) is not tested, so the best this evidence can give is Outcome.PARTLY.
     """
     claim = (
         "Early layers learn low-level features (lines, edges, colours), middle layers "
         "mid-level ones, deep layers high-level ones (whole objects)"
     )
     status = probe_verdict(table, smoke)
-    if status.startswith("not testable"):
-        return Verdict("blog", claim, "not testable here", status, "book/features", scale)
+    if status.status in (Status.NOT_TESTABLE, Status.SMOKE):
+        return LedgerRow("blog", claim, Outcome.NOT_TESTABLE, status, "book/features", scale)
     t = table.sort_values("stage")
     first, last = t.iloc[0], t.iloc[-1]
     se = 100 * t[["ncm trained se", "ncm random se"]].to_numpy().max()
@@ -298,63 +325,73 @@ def feature_hierarchy(table: pd.DataFrame | None, smoke: bool, scale: str) -> Ve
         f"(a {rf}x{rf}-pixel receptive field); mid-level features (textures, parts) are not "
         "tested"
     )
-    verdict = "not reproduced" if status == "not supported" else "partly"
-    return Verdict("blog", claim, verdict, evidence, "book/features", scale)
+    verdict = Outcome.NOT_REPRODUCED if status.status == Status.CONTRADICTED else Outcome.PARTLY
+    return LedgerRow("blog", claim, verdict, evidence, "book/features", scale)
 
 
-def _from_status(status: str) -> str:
-    """A ledger verdict from a comparison's 'supported' / 'contradicted' / 'inconclusive'."""
-    first = status.split(" ", 1)[0]
-    return {"supported": "reproduced", "contradicted": "not reproduced"}.get(
-        first, "not reproduced" if first == "inconclusive" else "not testable here"
-    )
+_OUTCOMES = {Status.SUPPORTED: Outcome.REPRODUCED, Status.CONTRADICTED: Outcome.NOT_REPRODUCED,
+             Status.INCONCLUSIVE: Outcome.NOT_REPRODUCED}  # fmt: skip
+"""A comparison's status as a ledger verdict: not testable for the others."""
 
 
-def _smoke(record: GridRecord, source: str, claim: str, chapter: str) -> Verdict:
-    return Verdict(
-        source, claim, "not testable here",
+def _smoke_row(record: GridRecord, source: str, claim: str, chapter: str) -> LedgerRow:
+    return LedgerRow(
+        source, claim, Outcome.NOT_TESTABLE,
         f"only CPU smoke runs are recorded ({len(record.runs)} in {record.source}); the claim "
         "needs the grid at the CPU or GPU tier",
         chapter, record.label,
     )  # fmt: skip
 
 
-def depth_claims(record: GridRecord) -> list[Verdict]:
+def depth_claims(record: GridRecord) -> list[LedgerRow]:
     """The paper's and the blog's claims that depth lowers the error."""
     paper = "Error falls with depth (11 to 19 layers), saturating at 19 layers on ImageNet"
     blog = "Depth is what improves accuracy"
     if record.smoke:
         return [
-            _smoke(record, "paper", paper, "book/depth"),
-            _smoke(record, "blog", blog, "book/depth"),
+            _smoke_row(record, "paper", paper, "book/depth"),
+            _smoke_row(record, "blog", blog, "book/depth"),
         ]
-    effect = stats.depth_effect(record.frame).set_index("batch_norm")
-    # Both settings must fall for "reproduced": the paper's nets had no batch norm, so a grid
+    effect = depth.depth_effect(record.frame).set_index("batch_norm")
+    # Both settings must fall for Outcome.REPRODUCED: the paper's nets had no batch norm, so a grid
     # that recorded only the batch-norm nets reproduces the claim partly at best.
     falls = [
         bn in effect.index and bool(effect.at[bn, "clear"] and effect.at[bn, "change"] < 0)
         for bn in (False, True)
     ]
-    verdict = "reproduced" if all(falls) else "partly" if any(falls) else "not reproduced"
-    evidence = stats.depth_verdict(record)
+    verdict = (
+        Outcome.REPRODUCED
+        if all(falls)
+        else Outcome.PARTLY
+        if any(falls)
+        else Outcome.NOT_REPRODUCED
+    )
+    evidence = depth.depth_verdict(record)
     return [
-        Verdict("paper", paper, verdict, evidence, "book/depth", record.label),
-        Verdict("blog", blog, verdict, evidence, "book/depth", record.label),
+        LedgerRow("paper", paper, verdict, evidence, "book/depth", record.label),
+        LedgerRow("blog", blog, verdict, evidence, "book/depth", record.label),
     ]
 
 
 def pair_claim(
     record: GridRecord, source: str, claim: str, a: str, b: str, direction: str, chapter: str
-) -> Verdict:
+) -> LedgerRow:
     """A claim that arm ``b``'s top-1 error is ``direction`` than arm ``a``'s."""
     if record.smoke:
-        return _smoke(record, source, claim, chapter)
-    c = stats.pairwise(record.frame, a, b)
-    status = stats.claim_verdict(c, direction)
-    return Verdict(source, claim, _from_status(status), c.verdict, chapter, record.label)
+        return _smoke_row(record, source, claim, chapter)
+    c = significance.pairwise(record.frame, a, b)
+    status = significance.claim_verdict(c, direction)
+    return LedgerRow(
+        source,
+        claim,
+        _OUTCOMES.get(status.status, Outcome.NOT_TESTABLE),
+        c.verdict,
+        chapter,
+        record.label,
+    )
 
 
-def init_claims(record: GridRecord) -> list[Verdict]:
+def init_claims(record: GridRecord) -> list[LedgerRow]:
     """Section 3.1: a deep net from the normal init stalls; the warm start and Glorot fix it."""
     stall = (
         "A deep net without batch norm initialised from N(0, 0.01²) can stall; initialising it "
@@ -362,7 +399,7 @@ def init_claims(record: GridRecord) -> list[Verdict]:
     )
     glorot = "Glorot initialisation trains the deep nets without the warm start"
     if record.smoke:
-        return [_smoke(record, "paper", c, "book/ablations") for c in (stall, glorot)]
+        return [_smoke_row(record, "paper", c, "book/ablations") for c in (stall, glorot)]
     n_test = record.runs[0]["data"]["n_test"]
     table = ablations.init_table(ablations.init_outcomes(record.frame, n_test))
     state = {run: ablations.trains(table, run) for run in ablations.INIT_RUNS}
@@ -370,18 +407,22 @@ def init_claims(record: GridRecord) -> list[Verdict]:
     paper_stalls, warm_trains = state["vgg19_paper"] != "trains", state["vgg19_warm"] == "trains"
     both = paper_stalls and warm_trains
     return [
-        Verdict(
+        LedgerRow(
             "paper",
             stall,
-            "reproduced" if both else "partly" if warm_trains else "not reproduced",
+            Outcome.REPRODUCED
+            if both
+            else Outcome.PARTLY
+            if warm_trains
+            else Outcome.NOT_REPRODUCED,
             evidence,
             "book/ablations",
             record.label,
         ),  # fmt: skip
-        Verdict(
+        LedgerRow(
             "paper",
             glorot,
-            "reproduced" if state["vgg19_glorot"] == "trains" else "not reproduced",
+            Outcome.REPRODUCED if state["vgg19_glorot"] == "trains" else Outcome.NOT_REPRODUCED,
             evidence,
             "book/ablations",
             record.label,
@@ -389,33 +430,33 @@ def init_claims(record: GridRecord) -> list[Verdict]:
     ]
 
 
-def protocol_claims(record: GridRecord) -> list[Verdict]:
+def evaluation_claims(record: GridRecord) -> list[LedgerRow]:
     """Tables 3-5: multi-scale dense beats single scale; dense + multi-crop beats both."""
     multi = "Multi-scale dense evaluation gives lower error than single-scale (Tables 3-4)"
     both = "Combining dense and multi-crop evaluation gives the lowest error (Table 5)"
     if record.smoke:
-        return [_smoke(record, "paper", c, "book/evaluation") for c in (multi, both)]
+        return [_smoke_row(record, "paper", c, "book/evaluation") for c in (multi, both)]
     table = ablations.protocol_claims(record.frame)
     out = []
     for claim, column in (
         (multi, "multi-scale beats single scale"),
         (both, "dense + multi-crop beats both"),
     ):
-        statuses = [s.split(" ", 1)[0] for s in table[column]]
-        supported = statuses.count("supported")
-        verdict = (
-            "reproduced" if supported == len(statuses)
-            else "partly" if supported else "not reproduced"
-        )  # fmt: skip
+        verdict = _grade(v.status == Status.SUPPORTED for v in table[column])
         out.append(
-            Verdict(
-                "paper", claim, verdict, stats.tally(table[column]), "book/evaluation", record.label
+            LedgerRow(
+                "paper",
+                claim,
+                verdict,
+                significance.tally(table[column]),
+                "book/evaluation",
+                record.label,
             )
         )
     return out
 
 
-def training_claims(records: dict[str, GridRecord]) -> list[Verdict]:
+def training_claims(records: dict[str, GridRecord]) -> list[LedgerRow]:
     """Every claim decided by training, from the grids' records (``recorded.load_grid``); the
     evaluation claims read ``records["protocols"]``, the depth grid's best tier that was tested
     with every protocol, where given (else the depth grid's record)."""
@@ -455,10 +496,10 @@ def training_claims(records: dict[str, GridRecord]) -> list[Verdict]:
             "book/ablations",
         )  # fmt: skip
     )
-    return out + protocol_claims(records.get("protocols", records["depth"]))
+    return out + evaluation_claims(records.get("protocols", records["depth"]))
 
 
-def c_beats_b(filters: GridRecord, one: GridRecord) -> Verdict:
+def c_beats_b(filters: GridRecord, one: GridRecord) -> LedgerRow:
     """Table 3: C (B with a 1x1 conv added to each of its last three stages) beats B.
 
     B is not in the 1x1 grid; its runs come from the filters grid, as in the ablations
@@ -473,7 +514,7 @@ def c_beats_b(filters: GridRecord, one: GridRecord) -> Verdict:
     )
     if filters.smoke or one.smoke:
         smoke = filters if filters.smoke else one
-        return _smoke(smoke, "paper", claim, "book/ablations")
+        return _smoke_row(smoke, "paper", claim, "book/ablations")
     differences = ablations.recipe_differences(filters.runs, one.runs)
     if differences or filters.tier != one.tier:
         why = (
@@ -481,8 +522,8 @@ def c_beats_b(filters: GridRecord, one: GridRecord) -> Verdict:
             if differences
             else f"come from different tiers ({filters.tier_name}, {one.tier_name})"
         )
-        return Verdict(
-            "paper", claim, "not testable here",
+        return LedgerRow(
+            "paper", claim, Outcome.NOT_TESTABLE,
             f"B's runs (filters grid) and C's (1x1 grid) {why}: not comparable" + paper,
             "book/ablations", one.label,
         )  # fmt: skip
@@ -490,19 +531,20 @@ def c_beats_b(filters: GridRecord, one: GridRecord) -> Verdict:
     c_runs = [r for r in one.runs if r["config"]["arch"] == "vgg16_1x1"]
     both = GridRecord("1x1", b_runs + c_runs, one.tier, f"{filters.source} and {one.source}")
     v = pair_claim(both, "paper", claim, "vgg13", "vgg16_1x1", "lower", "book/ablations")
-    return Verdict(v.source, v.claim, v.verdict, v.evidence + paper, v.chapter, v.scale)
+    return LedgerRow(v.source, v.claim, v.verdict, v.evidence + paper, v.chapter, v.scale)
 
 
-def computed_claims() -> list[Verdict]:
+def computed_claims() -> list[LedgerRow]:
     """The verdicts computed now, from the configurations, quoted sources and a small untrained
-    net (no recorded run, no checkpoint)."""
+    net (no recorded run, no saved net)."""
     return [check() for check in STATIC_CHECKS] + [position_information()[0]]
 
 
 LEDGER_COLUMNS = ("source", "claim", "verdict", "evidence", "chapter", "scale")
 
 
-def ledger(verdicts: list[Verdict]) -> pd.DataFrame:
+def ledger(verdicts: list[LedgerRow]) -> pd.DataFrame:
     """The ledger as a table, one row per verdict (columns ``LEDGER_COLUMNS``), in the form
     ``recorded.export_table`` writes to ``results/tables/claims.csv``."""
-    return pd.DataFrame([asdict(v) for v in verdicts], columns=list(LEDGER_COLUMNS))
+    rows = [asdict(v) | {"verdict": str(v.verdict)} for v in verdicts]
+    return pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))

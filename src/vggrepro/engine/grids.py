@@ -21,10 +21,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from vggrepro.configs import resolve, weight_layers
-from vggrepro.data import CIFAR10
-from vggrepro.results import ResultError, load_result, save_result
-from vggrepro.train import TrainConfig, preset, stalled, train
+from vggrepro.arch.configs import resolve, weight_layers
+from vggrepro.engine.data import CIFAR10
+from vggrepro.engine.presets import TrainConfig, preset, stalled
+from vggrepro.engine.train import train
+from vggrepro.results.io import load_result, save_result
+from vggrepro.results.schema import ResultError
 
 DEPTHS = ("vgg11", "vgg13", "vgg16", "vgg19")
 
@@ -97,6 +99,48 @@ def check(name: str, runs: tuple[str, ...] | None = None, workers: int = 1) -> N
         )
 
 
+def _plan(
+    name: str, names: list[str], seeds: tuple[int, ...], data: CIFAR10, tier: str, out: Path,
+    checkpoints: Path, overrides: dict,
+) -> tuple[dict[str, dict], tuple[list[Job], list[Job]]]:  # fmt: skip
+    """The runs of grid ``name`` already recorded (or shared from another grid), by run id, and
+    the jobs left to train: warm-start sources first, then the others."""
+    grid = GRIDS[name]
+    sources = {o["warm_start"] for o in grid.values() if "warm_start" in o}
+    results: dict[str, dict] = {}
+    waves: tuple[list[Job], list[Job]] = ([], [])  # warm-start nets first, then the others
+    for seed in seeds:
+        for run in names:
+            chosen = dict(grid[run])
+            if "warm_start" in chosen:
+                chosen["warm_start"] = str(
+                    checkpoints / name / f"{chosen['warm_start']}-s{seed}.model.pt"
+                )
+            cfg = preset(tier, seed=seed, **chosen, **overrides)
+            job = Job(
+                cfg,
+                run_id=f"{name}/{run}-s{seed}",
+                path=out / name / f"{run}-s{seed}.json",
+                checkpoint=checkpoints / name / f"{run}-s{seed}.ckpt.pt",
+                model_path=checkpoints / name / f"{run}-s{seed}.model.pt",
+            )
+            done = _existing(job.path, cfg, data)
+            # A warm-start source is trained again only if a run that needs its net is missing.
+            needed = [d for d, o in grid.items() if o.get("warm_start") == run]
+            missing = [d for d in needed if not (out / name / f"{d}-s{seed}.json").exists()]
+            if done is not None and (job.model_path.exists() or not missing):
+                results[job.run_id] = done
+                continue
+            twin = None if run in sources else _twin(out, cfg, data)
+            if twin is not None:  # the same run is already recorded in another grid: share it
+                shared = {**twin, "grid": name, "run_id": job.run_id, "shared_with": twin["run_id"]}
+                save_result(shared, job.path)
+                results[job.run_id] = shared
+                continue
+            waves[0 if run in sources else 1].append(job)
+    return results, waves
+
+
 def run_grid(
     name: str,
     data: CIFAR10,
@@ -135,38 +179,7 @@ def run_grid(
     grid = GRIDS[name]
     seeds = seeds or (SMOKE_SEEDS if tier == "smoke" else SEEDS)
     names = [r for r in _ordered(grid) if runs is None or r in runs]
-    sources = {o["warm_start"] for o in grid.values() if "warm_start" in o}
-    results: dict[str, dict] = {}
-    waves: tuple[list[Job], list[Job]] = ([], [])  # warm-start nets first, then the others
-    for seed in seeds:
-        for run in names:
-            chosen = dict(grid[run])
-            if "warm_start" in chosen:
-                chosen["warm_start"] = str(
-                    checkpoints / name / f"{chosen['warm_start']}-s{seed}.model.pt"
-                )
-            cfg = preset(tier, seed=seed, **chosen, **overrides)
-            job = Job(
-                cfg,
-                run_id=f"{name}/{run}-s{seed}",
-                path=out / name / f"{run}-s{seed}.json",
-                checkpoint=checkpoints / name / f"{run}-s{seed}.ckpt.pt",
-                model_path=checkpoints / name / f"{run}-s{seed}.model.pt",
-            )
-            done = _existing(job.path, cfg, data)
-            # A warm-start source is trained again only if a run that needs its net is missing.
-            needed = [d for d, o in grid.items() if o.get("warm_start") == run]
-            missing = [d for d in needed if not (out / name / f"{d}-s{seed}.json").exists()]
-            if done is not None and (job.model_path.exists() or not missing):
-                results[job.run_id] = done
-                continue
-            twin = None if run in sources else _twin(out, cfg, data)
-            if twin is not None:  # the same run is already recorded in another grid: share it
-                shared = {**twin, "grid": name, "run_id": job.run_id, "shared_with": twin["run_id"]}
-                save_result(shared, job.path)
-                results[job.run_id] = shared
-                continue
-            waves[0 if run in sources else 1].append(job)
+    results, waves = _plan(name, names, seeds, data, tier, out, checkpoints, overrides)
     total = len(waves[0]) + len(waves[1])
     bar = tqdm(total=total, desc=f"grid {name}", disable=not progress, unit="run")
     with bar:

@@ -1,12 +1,16 @@
 """Parameters, multiply-accumulates, activation memory and receptive fields, from the plan alone.
 
 Everything here is arithmetic on ``VGGSpec.features()`` and ``VGGSpec.classifier()``: no model is
-built, except by ``measured_counts``, which asks torchinfo and fvcore for the same numbers so the
-two can be compared. The counting conventions (see ``layer_table``) are:
+built, except by ``measured_counts``, which asks three tools for the same numbers so that they
+can be compared: torchinfo, fvcore and torch's own ``torch.utils.flop_counter``. The last is
+built into torch and maintained with it; fvcore has not been released since 2022 and is kept
+as a cross-check. The counting conventions (see ``layer_table``) are:
 
 * ``macs``: one per multiply-add of a conv or FC weight, biases not included;
 * ``fvcore_flops``: fvcore's count, ``macs`` plus two per element of a batch-norm output
   (fvcore's rule for batch norm in evaluation mode); ReLU, dropout, LRN and max-pool count zero;
+* ``torch_flops``: ``torch.utils.flop_counter``'s count, two per multiply-add of a conv or FC
+  weight (a multiplication and an addition), biases, batch norm and the rest not included;
 * ``torchinfo_mult_adds``: torchinfo's count, the parameters of each conv layer times its output
   positions (so biases count), the parameters of every other layer once per image (FC and BN).
 """
@@ -20,9 +24,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from vggrepro.configs import TABLE1, VGGSpec, weight_layers
-from vggrepro.models import TORCHVISION_NAMES, build, torchvision_name
+from vggrepro.arch.configs import TABLE1, VGGSpec, weight_layers
+from vggrepro.arch.models import TORCHVISION_NAMES, build, torchvision_name
 from vggrepro.reference import PUBLISHED
 
 STORED_KINDS = frozenset({"conv", "bn", "lrn", "maxpool", "fc"})
@@ -74,6 +79,8 @@ def layer_table(spec: VGGSpec, batch: int = 1, bytes_per_value: int = 4) -> pd.D
     convolution whose kernel covers the whole last map (the paper's dense evaluation), FC-2 and
     FC-3 as 1x1 convolutions.
     """
+    # Long on purpose: one case per kind of layer, each
+    # the arithmetic a reader checks against the paper, side by side in one loop.
     c, h, w = 3, spec.resolution, spec.resolution
     rf, jump = 1, 1
     rows = []
@@ -173,6 +180,11 @@ def fvcore_flops(spec: VGGSpec, batch: int = 1) -> int:
     return int(layer_table(spec, batch)["fvcore_flops"].sum())
 
 
+def torch_flops(spec: VGGSpec, batch: int = 1) -> int:
+    """The total ``torch.utils.flop_counter`` reports: two FLOPs per multiply-accumulate."""
+    return 2 * int(layer_table(spec, batch)["macs"].sum())
+
+
 def torchinfo_mult_adds(spec: VGGSpec, batch: int = 1) -> int:
     """The ``total_mult_adds`` torchinfo reports."""
     return int(layer_table(spec, batch)["torchinfo_mult_adds"].sum())
@@ -221,18 +233,20 @@ def config_table(configs: Iterable[str] = tuple(TABLE1), **spec_fields) -> pd.Da
 
 @dataclass(frozen=True)
 class Measured:
-    """What torchinfo and fvcore report for a built model."""
+    """What torchinfo, fvcore and torch's flop counter report for a built model."""
 
     total_params: int  # torchinfo's total_params
     torchinfo_mult_adds: int  # torchinfo's total_mult_adds
     fvcore_flops: int  # fvcore's FlopCountAnalysis.total()
+    torch_flops: int  # torch.utils.flop_counter.FlopCounterMode's total
     layers: pd.DataFrame  # per leaf layer: part, index, torchinfo_params, ..._mult_adds, fvcore
 
 
 def measured_counts(spec: VGGSpec, batch: int = 1) -> Measured:
-    """Build the model of ``spec`` and count it with torchinfo and fvcore (evaluation mode).
+    """Build the model of ``spec`` and count it with torchinfo, fvcore and torch's flop counter
+    (evaluation mode).
 
-    The two libraries are imported here so that this module works where they are not installed.
+    torchinfo and fvcore are imported here so that this module works where they are not installed.
     fvcore's unsupported-op log lines (max-pool, ReLU ...) and the tracer's warnings are silenced.
     """
     import torchinfo
@@ -254,6 +268,8 @@ def measured_counts(spec: VGGSpec, batch: int = 1) -> Measured:
             fv_total, fv_by_module = int(flops.total()), flops.by_module()
     finally:
         fv_logger.setLevel(level)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
     where = {
         id(m): (p, i)
         for p in ("features", "classifier")
@@ -277,5 +293,6 @@ def measured_counts(spec: VGGSpec, batch: int = 1) -> Measured:
         total_params=int(stats.total_params),
         torchinfo_mult_adds=int(stats.total_mult_adds),
         fvcore_flops=fv_total,
+        torch_flops=int(counter.get_total_flops()),
         layers=layers,
     )

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch, Rectangle
 
-from vggrepro.configs import VGGSpec
-from vggrepro.summary import HEAD, walk
+from vggrepro.analysis.summary import HEAD, walk
+from vggrepro.arch.configs import VGGSpec
 
 COLOURS = {
     "conv3": "#4c72b0",
@@ -35,6 +35,7 @@ def draw_layer_stack(spec: VGGSpec, ax: Axes | None = None) -> Axes:
     its width grows with the log of its channels. The FC layers and the soft-max output
     vectors: their boxes have a fixed height. Each box is labelled with the paper's name.
     """
+    # Long as one drawing, top to bottom: split, it would scatter the coordinates it shares.
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 4.8))
     full = spec.resolution

@@ -29,6 +29,12 @@ def device_name(device: torch.device) -> str:
     return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
+def _git(args: list[str], where: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=where, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def git_commit(repo: Path | None = None) -> tuple[str, bool | None]:
     """The checkout's commit and whether its tracked files (outside ``results/``) differ from it.
 
@@ -38,19 +44,14 @@ def git_commit(repo: Path | None = None) -> tuple[str, bool | None]:
     """
     if os.environ.get("VGGREPRO_GIT_COMMIT"):
         return os.environ["VGGREPRO_GIT_COMMIT"], None
-    repo = repo or Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            # Recorded results are outputs, not code: rewriting them leaves the code clean.
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        if repo is None:  # the checkout holding this package (git looks upwards from it)
+            repo = Path(_git(["rev-parse", "--show-toplevel"], Path(__file__).resolve().parent))
+        commit = _git(["rev-parse", "HEAD"], repo)
+        # Recorded results are outputs, not code: rewriting them leaves the code clean.
+        dirty = _git(
+            ["status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"], repo
+        )
         return commit, bool(dirty)
     except (OSError, subprocess.CalledProcessError):
         return "unknown", None

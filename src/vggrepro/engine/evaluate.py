@@ -23,8 +23,8 @@ from collections.abc import Iterable
 
 import torch
 
-from vggrepro.loader import hflip, resize
-from vggrepro.models import VGG, to_dense
+from vggrepro.arch.models import VGG, to_dense
+from vggrepro.engine.loader import hflip, resize
 
 
 def topk_correct(posteriors: torch.Tensor, labels: torch.Tensor, k: int) -> int:

@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from vggrepro.configs import VGGSpec
-from vggrepro.cost import grow, layer_table
+from vggrepro.analysis.cost import grow, layer_table
+from vggrepro.arch.configs import VGGSpec
 
 
 def receptive_fields(spec: VGGSpec) -> pd.DataFrame:

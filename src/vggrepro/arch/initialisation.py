@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from vggrepro.models import VGG
+from vggrepro.arch.models import VGG
 
 
 def _normal(std: float) -> Callable[[torch.Tensor], None]:

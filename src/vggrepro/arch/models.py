@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vggrepro.configs import LRN_PARAMS, LayerSpec, VGGSpec
+from vggrepro.arch.configs import LRN_PARAMS, LayerSpec, VGGSpec
 
 
 def _module(layer: LayerSpec, dropout: float) -> nn.Module:
@@ -56,7 +56,7 @@ def build(config: str | VGGSpec = "D", **options) -> VGG:
     """Build a VGG net from a configuration name (A..E, vgg11, ...) or a full ``VGGSpec``.
 
     ``options`` are ``VGGSpec`` fields: num_classes, resolution, width, fc_width, batch_norm,
-    dropout. Weights keep PyTorch's default initialisation; see ``vggrepro.initialisation``.
+    dropout. Weights keep PyTorch's default initialisation; see ``vggrepro.arch.initialisation``.
     """
     spec = config if isinstance(config, VGGSpec) else VGGSpec(config, **options)
     return VGG(spec)

@@ -20,7 +20,6 @@ import http.client
 import os
 import sys
 import tarfile
-import tempfile
 import time
 import warnings
 import zlib
@@ -33,6 +32,8 @@ import torch
 import torchvision
 from torchvision.io import ImageReadMode, decode_image
 from tqdm import tqdm
+
+from vggrepro.files import atomic_write, cache_folder
 
 try:
     import fcntl
@@ -81,7 +82,7 @@ def load_cifar10(
     if source is None:
         source = os.environ.get("VGGREPRO_DATA") or "torchvision"
     if cache_dir is None:
-        cache_dir = Path(os.environ.get("VGGREPRO_CACHE") or Path.home() / ".cache" / "vggrepro")
+        cache_dir = cache_folder()
     cache_dir = Path(cache_dir).expanduser()
     if str(source) == "torchvision":
         return _load_torchvision(cache_dir / "torchvision")
@@ -382,21 +383,11 @@ def _lock(f: Any) -> None:
 
 
 def _write_cache(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` with its digest to ``path`` atomically: a temporary file, then a rename.
-    The temporary file is locked while it is written (see ``_remove_stale_tmps``); in the
-    moments before the lock and after the close, its fresh time of change protects it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``payload`` with its digest to ``path`` atomically (``files.atomic_write``). The
+    temporary file is locked while it is written (see ``_remove_stale_tmps``); in the moments
+    before the lock and after the close, its fresh time of change protects it."""
     payload = {**payload, "digest": _payload_digest(payload)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with suppress(OSError):  # a file system without locks: nothing is removed there
-                _lock(f)
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0o600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        with suppress(OSError):  # a file system without locks: nothing is removed there
+            _lock(f)
+        torch.save(payload, f)

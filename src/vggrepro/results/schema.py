@@ -1,0 +1,165 @@
+"""A run's results file: the typed ``RunResult`` that ``train`` builds, and the JSON Schema
+that every file is checked against, built from ``RunResult``'s own fields.
+
+Each field of ``RunResult`` carries the JSON Schema of its value in its metadata, so the class
+and ``SCHEMA`` are one definition: a field added to one is in the other. Fields with a default
+are optional in a file (older files lack them); the others are required.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+SCHEMA_VERSION = 1
+
+TIERS: dict[str, str] = {"reduced": "runs", "cpu": "cpu", "smoke": "smoke"}
+"""Each training preset's folder under ``results/``, in the order the book prefers them: the
+GPU reproduction, then the CPU tier, then the CPU smoke runs (pipeline checks, never results)."""
+
+STATUSES = ("completed", "diverged", "stalled")
+CONFIG_FIELDS = ("arch", "batch_norm", "init", "width", "fc_width", "epochs", "batch_size", "lr")
+
+_TIME = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+}
+_SECONDS = {"type": "number", "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0}
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
+_PERCENT = {"type": "number", "minimum": 0, "maximum": 100}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+
+
+def _record(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An object that must hold every one of ``properties`` (others may be added)."""
+    return {"type": "object", "required": list(properties), "properties": properties, **extra}
+
+
+_PROVENANCE = _record(
+    {
+        "device": {"type": "string", "minLength": 1},
+        "device_type": {"enum": ["cpu", "cuda"]},
+        "torch": {"type": "string"},
+        "cuda": {"type": ["string", "null"]},
+        "git_commit": {"type": "string"},
+        "git_dirty": {"type": ["boolean", "null"]},  # null: a copy without .git
+    }
+)
+
+
+def _field(schema: dict[str, Any], **default: Any) -> Any:
+    """A ``RunResult`` field whose value must follow ``schema``."""
+    return field(metadata={"schema": schema}, **default)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """One run's results file, as ``train`` builds it (``to_dict`` is what it writes)."""
+
+    schema: int = _field({"const": SCHEMA_VERSION}, default=SCHEMA_VERSION)
+    run_id: str = _field({"type": "string", "minLength": 1})
+    grid: str = _field({"type": "string", "minLength": 1})
+    preset: str = _field({"type": "string", "enum": list(TIERS)})
+    smoke: bool = _field({"type": "boolean"})
+    seed: int = _field(_COUNT)
+    status: str = _field({"enum": list(STATUSES)})
+    diverged_epoch: int | None = _field({"type": ["integer", "null"], "minimum": 1})
+    config: dict[str, Any] = _field(_record({k: {} for k in CONFIG_FIELDS}))
+    params: int = _field({"type": "integer", "minimum": 1})
+    history: list[dict[str, float]] = _field(
+        {
+            "type": "array",
+            "items": _record(
+                {
+                    "epoch": {"type": "integer", "minimum": 1},
+                    "train_loss": {"type": "number"},
+                    "train_acc": _SHARE,
+                    "val_acc": _SHARE,
+                    "lr": {"type": "number", "exclusiveMinimum": 0},
+                }
+            ),
+        }
+    )
+    test: dict[str, dict[str, float]] = _field(
+        {
+            "type": "object",
+            "additionalProperties": _record({"top1_error": _PERCENT, "top5_error": _PERCENT}),
+        }
+    )
+    wall_time_s: float = _field(_SECONDS)
+    train_time_s: float = _field(_SECONDS)
+    images_per_s: float = _field(_SECONDS)
+    started: str = _field(_TIME)
+    finished: str = _field(_TIME)
+    provenance: dict[str, Any] = _field(_PROVENANCE)
+    data: dict[str, Any] = _field(
+        _record(
+            {
+                "source": {"type": "string", "minLength": 1},
+                "checksum": _SHA256,
+                "n_train": _COUNT,
+                "n_val": _COUNT,
+                "n_test": _COUNT,
+            }
+        )
+    )
+    # Optional: the digest of the trained weights (null for a diverged run; older files lack it).
+    model_sha256: str | None = _field({"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+                                      default=None)  # fmt: skip
+    # Optional: protocols added after training by ``vggrepro.engine.retest``, with provenance.
+    retest: dict[str, Any] | None = _field(
+        _record(
+            {
+                "scales": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                "protocols": {"type": "array", "items": {"type": "string"}},
+                "centre_top1_error_again": _PERCENT,
+                "started": _TIME,
+                "finished": _TIME,
+                "wall_time_s": _SECONDS,
+                "provenance": _PROVENANCE,
+            }
+        ),
+        default=None,
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results file's JSON object (``save_result`` checks it against ``SCHEMA``)."""
+        result = asdict(self)
+        if result["retest"] is None:
+            del result["retest"]
+        return result
+
+
+_OPTIONAL = ("model_sha256", "retest")
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [f.name for f in fields(RunResult) if f.name not in _OPTIONAL],
+    "properties": {f.name: f.metadata["schema"] for f in fields(RunResult)},
+}
+"""The results file, as a JSON Schema (draft 2020-12), built from ``RunResult``: every required
+field, its type and its range. A JSON boolean is never a number here, as JSON Schema defines."""
+
+_VALIDATOR = Draft202012Validator(SCHEMA)
+
+
+class ResultError(ValueError):
+    """A results file that does not follow the schema."""
+
+
+def validate(result: Any, where: str = "result") -> dict:
+    """Raise ``ResultError`` naming the first field that breaks the schema; return ``result``."""
+    if not isinstance(result, dict):
+        raise ResultError(f"{where}: a results file must hold a JSON object")
+    error = best_match(_VALIDATOR.iter_errors(result))
+    if error is not None:
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise ResultError(f"{where}{path}: {error.message}")
+    if (result["status"] == "diverged") != (result["diverged_epoch"] is not None):
+        raise ResultError(f"{where}: diverged_epoch must be set exactly when status is 'diverged'")
+    if result["status"] != "diverged" and not result["test"]:
+        raise ResultError(f"{where}: a {result['status']} run must have test metrics")
+    return result

@@ -1,0 +1,145 @@
+"""The package's shape: layers imported one way, short functions, one home for shared pieces."""
+
+from __future__ import annotations
+
+import ast
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vggrepro import cli
+from vggrepro.engine.presets import TrainConfig
+from vggrepro.files import atomic_write, project_root
+from vggrepro.results import recorded
+from vggrepro.results.schema import SCHEMA, ResultError, RunResult, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "vggrepro"
+LAYERS = ("arch", "analysis", "results", "engine", "report")
+"""The subpackages, lowest first: each may import its own and lower ones, never a higher one."""
+LEAVES = {"files", "reference"}
+"""Modules every layer may import; they import no other part of the package."""
+
+
+def _layer(module: str) -> int:
+    """A dotted module below ``vggrepro`` -> its layer (top-level modules above all layers)."""
+    head = module.split(".")[0]
+    return LAYERS.index(head) if head in LAYERS else len(LAYERS)
+
+
+def _imports(path: Path) -> list[str]:
+    """The modules of the package that the file imports, as dotted names below ``vggrepro``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("vggrepro"):
+            base = node.module.removeprefix("vggrepro").lstrip(".")
+            found += [f"{base}.{a.name}".lstrip(".") for a in node.names] if not base else [base]
+        elif isinstance(node, ast.Import):
+            found += [
+                a.name.removeprefix("vggrepro.")
+                for a in node.names
+                if a.name.startswith("vggrepro.")
+            ]
+    return found
+
+
+def _modules() -> list[tuple[str, Path]]:
+    return [
+        (".".join(p.relative_to(PACKAGE).with_suffix("").parts), p)
+        for p in sorted(PACKAGE.rglob("*.py"))
+    ]
+
+
+def test_the_subpackages_are_the_five_layers() -> None:
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert packages == set(LAYERS)
+
+
+@pytest.mark.parametrize("module, path", _modules(), ids=[m for m, _ in _modules()])
+def test_imports_run_one_way(module: str, path: Path) -> None:
+    """A module imports leaves, its own layer and lower layers only: the engine never imports
+    the report, the architecture nothing but leaves."""
+    wrong = []
+    for target in _imports(path):
+        head = target.split(".")[0]
+        if head in LEAVES:
+            continue
+        if module.split(".")[0] in LEAVES or _layer(target) > _layer(module):
+            wrong.append(target)
+    assert not wrong, f"{module} imports {wrong}, above its layer"
+
+
+def test_statistics_and_reading_results_do_not_load_torch() -> None:
+    code = (
+        "import sys\n"
+        "import vggrepro.report.significance, vggrepro.report.depth, vggrepro.report.training\n"
+        "import vggrepro.results.recorded\n"
+        "print('torch' in sys.modules)\n"
+    )
+    env = os.environ | {"PYTHONPATH": str(PACKAGE.parent)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_no_function_is_longer_than_60_lines_unless_a_comment_says_why() -> None:
+    long = []
+    for module, path in _modules():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno >= 60:
+                body = lines[node.lineno - 1 : node.end_lineno]
+                if not any(line.strip().startswith("# Long") for line in body):
+                    long.append(f"{module}.{node.name}")
+    assert not long
+
+
+def test_atomic_write_keeps_the_old_file_on_an_error_and_leaves_no_temporary(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sub" / "f.json"
+    with atomic_write(path, "w") as f:
+        f.write("old")
+    assert path.read_text() == "old" and stat.S_IMODE(path.stat().st_mode) == 0o644
+    with pytest.raises(RuntimeError), atomic_write(path, "w") as f:
+        f.write("half")
+        raise RuntimeError("killed")
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["f.json"]
+
+
+def test_the_project_root_is_found_from_below_and_not_assumed(tmp_path: Path) -> None:
+    assert project_root(ROOT / "book") == ROOT
+    assert project_root(tmp_path) == tmp_path.resolve()  # no checkout above: where it is
+
+
+def test_reading_results_never_trains(tmp_path: Path) -> None:
+    with pytest.raises(ResultError, match=r"no recorded runs of grid 'lrn'.*make smoke"):
+        recorded.load_grid("lrn", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_schema_is_built_from_the_typed_result() -> None:
+    names = [f for f in RunResult.__dataclass_fields__]
+    assert list(SCHEMA["properties"]) == names
+    assert set(names) - set(SCHEMA["required"]) == {"model_sha256", "retest"}
+    with pytest.raises(TypeError):
+        RunResult(run_id="x")  # every required field must be given
+
+
+def test_a_typed_result_is_checked_against_the_schema(tiny_run: dict) -> None:
+    fields = {k: v for k, v in tiny_run.items() if k in RunResult.__dataclass_fields__}
+    assert RunResult(**fields).to_dict() == {k: v for k, v in tiny_run.items() if k in fields}
+    with pytest.raises(ResultError, match=r"\.status"):
+        validate(RunResult(**{**fields, "status": "finished"}).to_dict())
+
+
+def test_the_train_command_takes_training_options_by_their_field_names() -> None:
+    assert set(cli.TRAIN_OPTIONS) <= TrainConfig.options()
+    args = cli.parser().parse_args(["train", "--bn", "--lr", "0.1", "--n-val", "20"])
+    assert cli._chosen(args) == {
+        "arch": "vgg11", "batch_norm": True, "init": "kaiming", "seed": 0, "lr": 0.1, "n_val": 20
+    }  # fmt: skip
