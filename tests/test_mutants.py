@@ -25,7 +25,7 @@ mutants = load()
 
 @pytest.mark.parametrize(
     "mutant",
-    mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3,
+    mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4,
     ids=lambda m: m.name,
 )
 def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
@@ -37,12 +37,14 @@ def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
 
 
 def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
-    names = [m.name for m in mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3]
+    names = [m.name for m in mutants.SETS["all"]]
     assert len(names) == len(set(names))
     assert len(mutants.FRESH) >= 20
     assert len(mutants.ROUND2) >= 20
     assert len(mutants.ROUND3) >= 20
-    assert mutants.SETS["all"] == mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3
+    assert len(mutants.ROUND4) >= 20
+    every = mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4
+    assert mutants.SETS["all"] == every
 
 
 def test_the_second_round_plants_its_bugs_in_new_places() -> None:
@@ -65,6 +67,17 @@ def test_the_third_round_plants_its_bugs_in_new_places() -> None:
         assert not clashes, f"{m.name} mutates the place of {clashes}"
     files = [m.file for m in mutants.ROUND3]
     assert max(files.count(f) for f in files) <= 3
+
+
+def test_the_fourth_round_plants_its_bugs_in_new_places() -> None:
+    """Likewise for ROUND4, against every earlier set, at most two mutants a module."""
+    earlier = mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3
+    for m in mutants.ROUND4:
+        same_file = [e for e in earlier if e.file == m.file]
+        clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
+        assert not clashes, f"{m.name} mutates the place of {clashes}"
+    files = [m.file for m in mutants.ROUND4]
+    assert max(files.count(f) for f in files) <= 2
 
 
 def test_a_planted_bug_is_caught_in_a_copy_and_the_source_is_untouched() -> None:
