@@ -81,11 +81,11 @@ def test_the_fourth_round_plants_its_bugs_in_new_places() -> None:
 
 
 def test_a_planted_bug_is_caught_in_a_copy_and_the_source_is_untouched() -> None:
-    source = ROOT / mutants.PACKAGE / "tables.py"
+    source = ROOT / mutants.PACKAGE / "report/tables.py"
     before = source.read_text(encoding="utf-8")
     bug = mutants.Mutant(
         "error-message-reworded",
-        "tables.py",
+        "report/tables.py",
         "a table's row labels need a name: set frame.index.name",
         "unnamed row labels",
         "changed text",
@@ -97,5 +97,5 @@ def test_a_planted_bug_is_caught_in_a_copy_and_the_source_is_untouched() -> None
     assert planted.detail.startswith("FAILED tests/test_tables.py::test_unnamed_row_labels_are")
     assert source.read_text(encoding="utf-8") == before
     report = mutants.table([planted])
-    assert "| error-message-reworded | tables.py | changed text | caught |" in report
+    assert "| error-message-reworded | report/tables.py | changed text | caught |" in report
     assert report.endswith("caught 1 of 1 mutants: 100 %")

@@ -5,7 +5,7 @@ receptive fields, built nets), quoted sources kept as data in ``vggrepro.referen
 ranking), the features chapter's probes of a trained saved net, or recorded runs; no verdict
 is written by hand. A claim about training is decided from the best tier a grid has
 (``recorded.load_grid``): GPU runs, else CPU-tier runs, each a verdict at its own scale, which
-the ledger names. When a grid has only CPU smoke runs its verdict is Outcome.NOT_TESTABLE,
+the ledger names. When a grid has only CPU smoke runs its verdict is "not testable here",
 whatever the smoke numbers say.
 """
 
@@ -46,13 +46,9 @@ VERDICTS = tuple(Outcome)
 def _grade(parts: Iterable[bool]) -> Outcome:
     """Reproduced when every part holds, partly when some do, else not reproduced."""
     parts = list(parts)
-    return (
-        Outcome.REPRODUCED
-        if all(parts)
-        else Outcome.PARTLY
-        if any(parts)
-        else Outcome.NOT_REPRODUCED
-    )
+    if all(parts):
+        return Outcome.REPRODUCED
+    return Outcome.PARTLY if any(parts) else Outcome.NOT_REPRODUCED
 
 
 @dataclass(frozen=True)
@@ -141,11 +137,7 @@ def fc_share(totals: dict[str, dict[str, Any]] | None = None) -> LedgerRow:
         "blog",
         "The FC (MLP) layers account for about 80% of VGGNet's computation, because they hold "
         "so many parameters",
-        Outcome.REPRODUCED
-        if all(near)
-        else Outcome.PARTLY
-        if any(near)
-        else Outcome.NOT_REPRODUCED,
+        _grade(near),
         f"FC layers hold {100 * min(p):.1f}–{100 * max(p):.1f}% of the parameters but do "
         f"{100 * min(m):.2f}–{100 * max(m):.2f}% of the multiply-accumulates ({sum(near)} of "
         f"{len(m)} configurations in {low:.0f}–{high:.0f}%)",
@@ -196,17 +188,12 @@ def ilsvrc_ranking(
         "depths": (d, e) == (16, 19) and shallow <= d <= e <= deep,
         "zf": zf_layers == 8 and "Zeiler & Fergus" in results["2013 top entries"],
     }
-    held = sum(checks.values())
     table = ", ".join(f"{_ordinal(r['place'])} {name}" for name, r in ranked)
     return LedgerRow(
         "blog",
         "VGG came second in the ILSVRC-2014 classification task with 16 and 19 weight layers, "
         "against ZFNet's 8 in 2013",
-        Outcome.REPRODUCED
-        if held == len(checks)
-        else Outcome.PARTLY
-        if held
-        else Outcome.NOT_REPRODUCED,
+        _grade(checks.values()),
         f"ILSVRC-2014 classification {results['source']}: {table}; "
         f"D and E have {d} and {e} weight layers (counted from Table 1's data; the submission "
         f"used {shallow}–{deep}); Zeiler and Fergus's net, a top ILSVRC-2013 entry, has "
@@ -300,7 +287,7 @@ def feature_hierarchy(table: pd.DataFrame | None, smoke: bool, scale: str) -> Le
     ``features.probe_verdict``: the testable part is whether class information grows with
     depth beyond what the same net with random weights has. The early-layer part holds by
     construction (a first-layer unit sees 3x3 pixels) and the middle-layer part (textures,
-    parts) is not tested, so the best this evidence can give is Outcome.PARTLY.
+    parts) is not tested, so the best this evidence can give is "partly".
     """
     claim = (
         "Early layers learn low-level features (lines, edges, colours), middle layers "
@@ -353,19 +340,13 @@ def depth_claims(record: GridRecord) -> list[LedgerRow]:
             _smoke_row(record, "blog", blog, "book/depth"),
         ]
     effect = depth.depth_effect(record.frame).set_index("batch_norm")
-    # Both settings must fall for Outcome.REPRODUCED: the paper's nets had no batch norm, so a grid
+    # Both settings must fall for "reproduced": the paper's nets had no batch norm, so a grid
     # that recorded only the batch-norm nets reproduces the claim partly at best.
     falls = [
         bn in effect.index and bool(effect.at[bn, "clear"] and effect.at[bn, "change"] < 0)
         for bn in (False, True)
     ]
-    verdict = (
-        Outcome.REPRODUCED
-        if all(falls)
-        else Outcome.PARTLY
-        if any(falls)
-        else Outcome.NOT_REPRODUCED
-    )
+    verdict = _grade(falls)
     evidence = depth.depth_verdict(record)
     return [
         LedgerRow("paper", paper, verdict, evidence, "book/depth", record.label),
