@@ -143,3 +143,26 @@ def test_the_train_command_takes_training_options_by_their_field_names() -> None
     assert cli._chosen(args) == {
         "arch": "vgg11", "batch_norm": True, "init": "kaiming", "seed": 0, "lr": 0.1, "n_val": 20
     }  # fmt: skip
+
+
+def test_the_package_works_outside_a_checkout(tmp_path: Path) -> None:
+    """Installed without -e (here: copied to a folder that is no checkout), the package finds
+    results under the working folder and reports its commit as unknown, assuming no layout."""
+    import shutil
+
+    site, work = tmp_path / "site", tmp_path / "work"
+    shutil.copytree(PACKAGE, site / "vggrepro")
+    work.mkdir()
+    code = (
+        "from vggrepro.results import recorded\n"
+        "from vggrepro.engine.provenance import git_commit\n"
+        "print(recorded.RESULTS, git_commit())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VGGREPRO_")}
+    env["PYTHONPATH"] = str(site)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=work
+    )
+    assert out.stdout.split() == [str(work.resolve() / "results"), "('unknown',", "None)"], (
+        out.stderr
+    )
