@@ -356,3 +356,12 @@ def test_variance_gain_multiplies_over_every_conv_behind_a_relu_and_not_the_firs
     assert ab.relu_variance_gain(spec, std) == pytest.approx(expected)
     # The first conv sees the image, not a ReLU's output: its 3 input channels are not counted.
     assert ab.relu_variance_gain(spec, std) != pytest.approx(expected * 9 * 3 * std**2 / 2)
+
+
+def test_a_tier_recorded_before_the_literal_reading_joined_the_grid_still_has_a_verdict() -> None:
+    frame = init_frame([None, None], [30.0, 32.0])
+    older = frame[~frame["run_id"].str.startswith("init/vgg19_paper_literal")]
+    table = ab.init_table(ab.init_outcomes(older, n_test=10_000))
+    verdict = ab.init_verdict(table, smoke=False)
+    assert "literal" not in verdict and "from Glorot's init it trains" in verdict
+    assert "vgg19_paper_literal" not in ab.init_states(table)

@@ -137,6 +137,12 @@ INIT_RUNS = {
 }
 
 
+def init_states(table: pd.DataFrame) -> dict[str, str]:
+    """``trains`` for each run of ``INIT_RUNS`` the grid recorded (a tier recorded before a run
+    joined the grid lacks it, as the GPU tier lacks the literal reading of the paper's init)."""
+    return {run: trains(table, run) for run in INIT_RUNS if run in set(table["run"])}
+
+
 WARM_SOURCE = "vgg11_paper"
 """The 11-layer net the warm start copies from (``grids.GRIDS["init"]``)."""
 
@@ -146,7 +152,7 @@ def init_verdict(table: pd.DataFrame, smoke: bool) -> str:
     start fix it?"""
     if smoke:
         return SMOKE_VERDICT
-    states = {run: trains(table, run) for run in INIT_RUNS}
+    states = init_states(table)
     text = "; ".join(f"from {INIT_RUNS[run]} it {state}" for run, state in states.items())
     text = f"The 19-layer net without batch norm: {text}."
     if states["vgg19_paper"] == "trains":

@@ -383,7 +383,7 @@ def init_claims(record: GridRecord) -> list[LedgerRow]:
         return [_smoke_row(record, "paper", c, "book/ablations") for c in (stall, glorot)]
     n_test = record.runs[0]["data"]["n_test"]
     table = ablations.init_table(ablations.init_outcomes(record.frame, n_test))
-    state = {run: ablations.trains(table, run) for run in ablations.INIT_RUNS}
+    state = ablations.init_states(table)
     evidence = ablations.init_verdict(table, smoke=False)
     paper_stalls, warm_trains = state["vgg19_paper"] != "trains", state["vgg19_warm"] == "trains"
     both = paper_stalls and warm_trains
