@@ -246,6 +246,9 @@ def test_the_cifar_presets_refuse_torchrun(
 ) -> None:
     _torchrun_env(monkeypatch, 2)
     assert "only --preset imagenet" in _one_line_error(capsys, ["train", "--smoke"])
+    monkeypatch.delenv("WORLD_SIZE")
+    err = _one_line_error(capsys, ["train", "--smoke", "--scale", "40", "--loader-workers", "2"])
+    assert "--loader-workers, --scale: options of --preset imagenet only" in err
 
 
 def _no_val(root: Path) -> None:

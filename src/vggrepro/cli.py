@@ -362,9 +362,11 @@ def _refuse_torchrun(args: argparse.Namespace) -> None:
             f"started as one of {os.environ['WORLD_SIZE']} processes (torchrun), but only "
             f"--preset imagenet trains across processes; run {args.command} without torchrun"
         )
-    if args.command == "train" and args.given & set(IMAGENET_OPTIONS):
-        flags = sorted(IMAGENET_OPTIONS[name][0] for name in args.given & set(IMAGENET_OPTIONS))
-        raise UsageError(f"{', '.join(flags)}: options of --preset imagenet only")
+    flags = {name: flag for name, (flag, _) in IMAGENET_OPTIONS.items()}
+    flags["loader_workers"] = "--loader-workers"
+    given = sorted(flag for name, flag in flags.items() if name in getattr(args, "given", ()))
+    if given:
+        raise UsageError(f"{', '.join(given)}: options of --preset imagenet only")
 
 
 def _train_imagenet(args: argparse.Namespace) -> int:
