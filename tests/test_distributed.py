@@ -17,10 +17,11 @@ from torchvision.io import write_jpeg
 
 from vggrepro import cli
 from vggrepro.arch.initialisation import initialise
-from vggrepro.arch.models import build
+from vggrepro.arch.models import build, to_dense
 from vggrepro.engine import distributed
 from vggrepro.engine.ddp import train_imagenet
 from vggrepro.engine.distributed import DistributedError, World
+from vggrepro.engine.evaluate import folder_protocols, folder_views
 from vggrepro.engine.imagenet import (
     EvalImages,
     Stats,
@@ -189,6 +190,24 @@ def test_augmentation_depends_on_seed_epoch_and_image_only(tmp_path: Path) -> No
     assert crop.shape == (3, 32, 32) and label == data.train[3][1]
     assert shift.abs().sum() > 0 and not torch.equal(shift, later)
     assert shift[2] == 0  # no shift along a component without spread
+
+
+def test_dense_views_of_whole_images_of_several_shapes() -> None:
+    """At the training size the dense net is the net; other images go through it by shape
+    group without mixing; the multi-scale view averages the flipped dense views."""
+    torch.manual_seed(0)
+    model = build(imagenet_preset(**TINY).spec(3)).eval()
+    dense = to_dense(model).eval()
+    centre = torch.randn(3, 3, 32, 32)
+    wide = [torch.randn(3, 48, 48), torch.randn(3, 48, 56), torch.randn(3, 48, 48)]
+    with torch.no_grad():
+        views = folder_views(model, dense, centre, [list(centre), wide], (32, 48))
+        alone = torch.cat([dense(image[None]).softmax(1) for image in wide])
+    assert list(views) == folder_protocols((32, 48))
+    assert torch.allclose(views["dense@32"], views["centre"], atol=1e-6)
+    assert torch.allclose(views["dense@48"], alone, atol=1e-6)
+    both = (views["dense@32+flip"] + views["dense@48+flip"]) / 2
+    assert torch.allclose(views["dense multi-scale"], both)
 
 
 def test_torchrun_variables_make_the_world() -> None:

@@ -15,6 +15,10 @@ average them, as the paper does:
 - ``dense + multi-crop``: the two averaged (Table 5's combination).
 
 With no scales, only ``centre`` and ``flip`` are computed (the CPU tier's cheap default).
+
+``folder_views`` computes the same protocols (bar multi-crop) for full-size images read from an
+ImageFolder, where each test scale's images arrive already rescaled from the original and of
+different shapes (``vggrepro.engine.ddp`` sums its counts over processes).
 """
 
 from __future__ import annotations
@@ -150,5 +154,5 @@ def folder_views(
         views[f"dense@{q}+flip"] = both.mean(1)
         dense_all.append(both.mean(1))
     if dense_all:
-        views["dense multi-scale"] = torch.stack(dense_all).mean(0)
+        views["dense multi-scale"] = sum(dense_all) / len(dense_all)
     return views
