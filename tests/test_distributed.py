@@ -32,6 +32,7 @@ from vggrepro.engine.imagenet import (
 )
 from vggrepro.engine.nets import load_model
 from vggrepro.engine.presets import imagenet_preset
+from vggrepro.report.training import PAPER_RECIPE
 from vggrepro.results.io import load_result
 
 TINY = {
@@ -306,9 +307,10 @@ def test_data_errors_are_one_line(
 
 def test_the_imagenet_preset_is_the_papers_recipe() -> None:
     cfg = imagenet_preset()
-    recipe = (cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.dropout, cfg.epochs)
-    assert recipe == (256, 1e-2, 0.9, 5e-4, 0.5, 74)
-    assert (cfg.max_drops, cfg.lr_factor, cfg.crop, cfg.scale) == (3, 0.1, 224, 256)
+    numbers = ("batch_size", "lr", "momentum", "weight_decay", "dropout", "lr_factor")
+    for name in (*numbers, "max_drops", "epochs"):
+        assert getattr(cfg, name) == PAPER_RECIPE[name].paper, name
+    assert (cfg.crop, cfg.scale, cfg.width, cfg.fc_width) == (224, 256, 1.0, 4096)
     assert imagenet_preset(jitter=(256, 512)).test_scales() == (256, 384, 512)
     assert cfg.test_scales() == (224, 256, 288)
     with pytest.raises(ValueError, match="trained net A"):
