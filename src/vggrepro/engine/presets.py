@@ -257,7 +257,10 @@ class ImageNetConfig:
         if smallest < self.crop:
             raise ValueError(f"training scale {smallest} is below the {self.crop} px crop")
         if any(q < self.crop for q in self.test_scales()):
-            raise ValueError(f"test scales {self.test_scales()} must be at least the crop")
+            raise ValueError(
+                f"test scales {self.test_scales()} must be at least the {self.crop} px crop; "
+                "choose others (--eval-scales)"
+            )
         if self.colour_std is not None and self.colour_std < 0:
             raise ValueError(f"colour_std must be non-negative, got {self.colour_std}")
         if resolve(self.arch) not in SHALLOW and self.init == "paper" and not self.warm_start:
