@@ -92,8 +92,8 @@ FRESH: tuple[Mutant, ...] = (
     Mutant(
         "plateau-floor-one-drop-too-low",
         "engine/train.py",
-        "for _ in range(cfg.max_drops):",
-        "for _ in range(cfg.max_drops + 1):",
+        "for _ in range(max_drops):",
+        "for _ in range(max_drops + 1):",
         "off-by-one",
     ),
     Mutant(
@@ -983,6 +983,9 @@ COVERING: dict[str, tuple[str, ...]] = {
     "analysis/summary.py": ("tests/test_environment.py",),
     "engine/provenance.py": ("tests/test_provenance.py",),
     "chapters.py": ("tests/test_chapters.py",),
+    "engine/distributed.py": ("tests/test_distributed.py",),
+    "engine/imagenet.py": ("tests/test_distributed.py",),
+    "engine/ddp.py": ("tests/test_distributed.py",),
 }
 """The test files that cover each source file: all a mutant of that file is run against."""
 

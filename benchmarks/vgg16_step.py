@@ -24,31 +24,11 @@ import torch
 import torch.nn.functional as F
 from common import record, setup, time_steps, warn_if_busy
 
-from vggrepro.analysis.cost import totals
+from vggrepro.analysis.cost import FLOPS_PER_MAC, totals
 from vggrepro.arch.configs import VGGSpec
 from vggrepro.arch.models import build
 from vggrepro.engine.provenance import device_name
-
-PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
-    # Dense bf16 tensor-core peaks, in TFLOP/s, keyed by a part of torch.cuda.get_device_name;
-    # the first key found in the name wins. NVIDIA's datasheets print bf16 "with sparsity",
-    # which is twice the dense rate, hence the halves.
-    # Only the SXM parts this project is lent are listed; pass --peak-tflops for others.
-    # H200 datasheet (nvidia.com/en-us/data-center/h200): BF16 Tensor Core 1,979 TFLOPS (SXM).
-    ("H200", 1979 / 2),
-    # H100 datasheet (nvidia.com/en-us/data-center/h100): 1,979 TFLOPS (SXM, which reports
-    # itself as "NVIDIA H100 80GB HBM3").
-    ("H100 80GB HBM3", 1979 / 2),
-    ("H100 SXM", 1979 / 2),
-)
-
-# Training FLOPs per multiply-accumulate: each MAC is 2 FLOPs (a multiply and an add), and a
-# training step does every matmul/convolution three times: the forward pass, then in the
-# backward pass the gradient with respect to the layer's input and the gradient with respect
-# to its weights, each as many MACs as the forward. (The first convolution needs no input
-# gradient, about 0.6% of VGG-16's MACs; by the usual convention it is counted anyway.)
-# Biases, ReLU, pooling, dropout and the optimiser update are not counted.
-FLOPS_PER_MAC = 3 * 2
+from vggrepro.reference import PEAK_TFLOPS  # the datasheet peaks, with their sources
 
 
 def peak_tflops(name: str) -> float | None:

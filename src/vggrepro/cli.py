@@ -17,13 +17,16 @@ from pathlib import Path
 import torch
 
 from vggrepro import chapters
-from vggrepro.arch.configs import ALIASES
+from vggrepro.arch.configs import ALIASES, VGGSpec
 from vggrepro.arch.initialisation import SCHEMES, warm_start
 from vggrepro.arch.models import build
+from vggrepro.engine import distributed
 from vggrepro.engine.data import DataError, load_cifar10
+from vggrepro.engine.ddp import train_imagenet
 from vggrepro.engine.grids import GRIDS, check, grid_names, run_grid
+from vggrepro.engine.imagenet import scan
 from vggrepro.engine.nets import load_model, save_model, weights_digest
-from vggrepro.engine.presets import PRESETS, TrainConfig, preset
+from vggrepro.engine.presets import PRESETS, ImageNetConfig, TrainConfig, imagenet_preset, preset
 from vggrepro.engine.provenance import pick_device
 from vggrepro.engine.retest import SCALES, retest_grid
 from vggrepro.engine.train import train
@@ -101,6 +104,24 @@ TRAIN_OPTIONS: dict[str, tuple[str, dict]] = {
 """The ``train`` command's options, each a field of ``TrainConfig`` (the key) with its flag and
 argparse settings; an option not given keeps the preset's value."""
 
+IMAGENET_OPTIONS: dict[str, tuple[str, dict]] = {
+    "scale": ("--scale", {"type": _positive_int, "help": "imagenet: training scale S (256)"}),
+    "crop": ("--crop", {"type": _positive_int, "help": "imagenet: training crop side (224)"}),
+    "colour_std": (
+        "--colour-std",
+        {"type": _positive_float, "help": "imagenet: std of AlexNet's RGB colour shift (off)"},
+    ),
+    "eval_scales": (
+        "--eval-scales",
+        {"type": _positive_int, "nargs": "+", "help": "imagenet: dense test scales Q"},
+    ),
+}
+"""Options of the ``imagenet`` preset only, each a field of ``ImageNetConfig``."""
+NOT_GIVEN = object()
+"""The default of every ``train`` option in ``parser(defaults=False)``."""
+CIFAR_ONLY = {"n_val": "--n-val", "n_test": "--n-test", "compile": "--compile", "cache": "--cache"}
+"""Options of the ``train`` command that the ``imagenet`` preset has no use for."""
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help=DATA_HELP)
@@ -117,26 +138,43 @@ def _common(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(defaults: bool = True) -> argparse.ArgumentParser:
+    """The command line. ``defaults=False``: the ``train`` command's options not given are left
+    out of the parsed namespace, which tells a value given from a default."""
     p = argparse.ArgumentParser(
         prog="python -m vggrepro",
-        description="Train reduced VGG nets on CIFAR-10 with the paper's recipe.",
+        description="Train VGG nets with the paper's recipe: reduced ones on CIFAR-10, or the "
+        "full recipe on an ImageFolder such as ImageNet, under torchrun on several devices.",
     )
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_train_parser, _run_parser, _export_parser, _retest_parser, _chapter_parser):
+    _train_parser(sub, defaults)
+    for add in (_run_parser, _export_parser, _retest_parser, _chapter_parser):
         add(sub)
     return p
 
 
-def _train_parser(sub: argparse._SubParsersAction) -> None:
+def _train_parser(sub: argparse._SubParsersAction, defaults: bool = True) -> None:
     t = sub.add_parser("train", help="train one net and write its results file")
-    for name, (flag, options) in TRAIN_OPTIONS.items():
+    for name, (flag, options) in {**TRAIN_OPTIONS, **IMAGENET_OPTIONS}.items():
         t.add_argument(flag, dest=name, **options)
-    t.add_argument("--preset", default="reduced", choices=list(PRESETS))
+    t.add_argument(
+        "--preset", default="reduced", choices=[*PRESETS, "imagenet"],
+        help="imagenet: the paper's full recipe on an ImageFolder (--data), one process per "
+        "device under torchrun",
+    )  # fmt: skip
     t.add_argument("--smoke", action="store_true", help="same as --preset smoke")
-    t.add_argument("--out", type=Path, default=Path("results/single"), help="results folder")
+    t.add_argument(
+        "--out", type=Path, default=Path("results/single"),
+        help="results folder (default: results/single; imagenet: results/imagenet)",
+    )  # fmt: skip
     t.add_argument("--save-model", type=Path, help="also save the trained net here")
+    t.add_argument(
+        "--loader-workers", type=_positive_int, default=8,
+        help="imagenet: DataLoader worker processes per training process (default: 8)",
+    )  # fmt: skip
     _common(t)
+    if not defaults:  # every option's default becomes a marker, left out by ``_given``
+        t.set_defaults(**dict.fromkeys(vars(t.parse_args([])), NOT_GIVEN))
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:
@@ -212,6 +250,8 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "train":
+        args.given = _given(argv)
     try:
         return _run(args)
     except (UsageError, DataError) as e:
@@ -244,6 +284,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {args.dest}")
         return 0
     _check_device(args.device)
+    if args.command == "train" and args.preset == "imagenet":
+        return _train_imagenet(args)
+    _refuse_torchrun(args)
     return _run_grid(args) if args.command == "run" else _train_one(args)
 
 
@@ -302,6 +345,95 @@ def _train_one(args: argparse.Namespace) -> int:
     top1 = result["test"].get("centre", {}).get("top1_error", float("nan"))
     print(f"{tag}: {result['status']}, centre top-1 error {top1:.2f}% -> {args.out / tag}.json")
     return 0
+
+
+def _given(argv: list[str] | None) -> set[str]:
+    """The ``train`` options the command line gives (argparse fills in the others' defaults,
+    so that a default and the same value given look alike)."""
+    parsed = vars(parser(defaults=False).parse_args(argv))
+    return {name for name, value in parsed.items() if value is not NOT_GIVEN}
+
+
+def _refuse_torchrun(args: argparse.Namespace) -> None:
+    """The CIFAR presets train in one process: several started by torchrun would each train
+    the same run and write the same files."""
+    if os.environ.get("WORLD_SIZE", "1") != "1":
+        raise UsageError(
+            f"started as one of {os.environ['WORLD_SIZE']} processes (torchrun), but only "
+            f"--preset imagenet trains across processes; run {args.command} without torchrun"
+        )
+    flags = {name: flag for name, (flag, _) in IMAGENET_OPTIONS.items()}
+    flags["loader_workers"] = "--loader-workers"
+    given = sorted(flag for name, flag in flags.items() if name in getattr(args, "given", ()))
+    if given:
+        raise UsageError(f"{', '.join(given)}: options of --preset imagenet only")
+
+
+def _train_imagenet(args: argparse.Namespace) -> int:
+    """Check the launch, options and data of an ImageNet run, join the process group, train.
+    Under torchrun every process runs this; rank 0 writes the files."""
+    try:
+        world = distributed.detect()
+        cfg = imagenet_config(args)
+        device = distributed.device_for(world, args.device)
+        distributed.per_rank_batch(cfg.batch_size, world)
+    except ValueError as e:  # DistributedError too
+        raise UsageError(e) from None
+    _check_size(cfg, device)
+    if not args.data:
+        raise UsageError("--preset imagenet needs --data: a folder with train/<class>/ and val/")
+    data = scan(args.data)
+    _check_warm_start(cfg, cfg.spec(len(data.classes)))
+    out = args.out if "out" in args.given else Path("results/imagenet")
+    tag = run_tag(cfg)
+    checkpoint = args.checkpoints / "imagenet" / f"{tag}.ckpt.pt"
+    if world.main:
+        _check_files(args, out, checkpoint)
+    distributed.start(world, device)
+    try:
+        result = train_imagenet(
+            cfg, data, world, device, run_id=f"imagenet/{tag}", out=out / f"{tag}.json",
+            checkpoint=checkpoint, model_path=args.save_model, workers=args.loader_workers,
+            progress=not args.quiet,
+        )  # fmt: skip
+    except ValueError as e:  # a data set too small for one batch, an unreadable checkpoint
+        raise UsageError(e) from None
+    finally:
+        distributed.stop(world)
+    if world.main:
+        top1 = result["test"].get("centre", {}).get("top1_error", float("nan"))
+        print(f"{tag}: {result['status']}, centre top-1 error {top1:.2f}% -> {out / tag}.json")
+    return 0
+
+
+def _check_files(args: argparse.Namespace, out: Path, checkpoint: Path) -> None:
+    """The folders an ImageNet run writes to, and the checkpoint it would resume."""
+    _writable(out, "--out")
+    _writable(checkpoint.parent, "--checkpoints")
+    if args.save_model:
+        _writable(args.save_model.parent, "--save-model")
+    _check_checkpoints([checkpoint])
+
+
+def imagenet_config(args: argparse.Namespace) -> ImageNetConfig:
+    """The configuration of an ``imagenet`` run: the preset with the options given."""
+    foreign = sorted(flag for name, flag in CIFAR_ONLY.items() if name in args.given)
+    if args.smoke:
+        foreign.append("--smoke")
+    if foreign:
+        raise UsageError(f"{', '.join(foreign)}: not an option of --preset imagenet")
+    names = (set(TRAIN_OPTIONS) | set(IMAGENET_OPTIONS) | {"epochs"}) & args.given
+    options = {name: getattr(args, name) for name in names}
+    if "warm_start" in options:
+        options["warm_start"] = str(options["warm_start"])
+    if "eval_scales" in options:
+        options["eval_scales"] = tuple(options["eval_scales"])
+    try:
+        cfg = imagenet_preset(**options)
+        cfg.spec()  # a width or head the builder refuses, before any data is read
+    except ValueError as e:
+        raise UsageError(e) from None
+    return cfg
 
 
 def _retest(args: argparse.Namespace) -> int:
@@ -378,7 +510,7 @@ def _memory(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _check_size(cfg: TrainConfig, device: torch.device) -> None:
+def _check_size(cfg: TrainConfig | ImageNetConfig, device: torch.device) -> None:
     """Refuse a net whose weights, gradients and momentum alone (fp32) exceed the device's
     memory, counted on the meta device without allocating anything."""
     try:
@@ -422,8 +554,9 @@ def _check_results(out: Path) -> None:
             ) from None
 
 
-def _check_warm_start(cfg: TrainConfig) -> None:
-    """The warm-start net exists, is a saved net, and fits the net to be trained."""
+def _check_warm_start(cfg: TrainConfig | ImageNetConfig, spec: VGGSpec | None = None) -> None:
+    """The warm-start net exists, is a saved net, and fits the net to be trained (``spec``,
+    default: the configuration's)."""
     if not cfg.warm_start:
         return
     path = Path(cfg.warm_start)
@@ -437,7 +570,7 @@ def _check_warm_start(cfg: TrainConfig) -> None:
             f"--warm-start {path}: not a net saved by --save-model ({type(e).__name__})"
         ) from None
     try:
-        warm_start(build(cfg.spec()), source)
+        warm_start(build(spec or cfg.spec()), source)
     except ValueError as e:
         raise UsageError(f"--warm-start {path}: {e}") from None
 
@@ -493,7 +626,7 @@ def _chosen(args: argparse.Namespace) -> dict:
     return {k: v for k, v in chosen.items() if v is not None}
 
 
-def run_tag(cfg: TrainConfig) -> str:
+def run_tag(cfg: TrainConfig | ImageNetConfig) -> str:
     """A single run's file name: 'vgg11_bn-kaiming-s0-' and a digest of its whole configuration,
     so that runs of two configurations never share a results file or a checkpoint."""
     config = json.dumps(asdict(cfg), sort_keys=True, default=list)

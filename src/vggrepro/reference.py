@@ -120,3 +120,27 @@ ILSVRC: dict[str, Any] = {
 ZF_WEIGHT_LAYERS = 8
 """Zeiler & Fergus (ECCV 2014), Fig. 3: "Architecture of our 8 layer convnet model" (five conv
 and three fully connected layers). Quoted, not ours."""
+
+
+PAPER_HARDWARE: dict[str, Any] = {
+    # Simonyan & Zisserman (ICLR 2015), implementation details, as ../shared/REFERENCE.md quotes
+    # them: "4 NVIDIA Titan Black GPUs, 2–3 weeks per net". Quoted, not ours.
+    "gpu": "NVIDIA Titan Black",
+    "gpus": 4,
+    "weeks_per_net": (2, 3),
+}
+"""What the paper trained each net on, and for how long."""
+
+PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
+    # Dense bf16 tensor-core peaks, in TFLOP/s, keyed by a part of torch.cuda.get_device_name;
+    # the first key found in the name wins. NVIDIA's datasheets print bf16 "with sparsity",
+    # which is twice the dense rate, hence the halves.
+    # Only the SXM parts this project is lent are listed; pass --peak-tflops for others.
+    # H200 datasheet (nvidia.com/en-us/data-center/h200): BF16 Tensor Core 1,979 TFLOPS (SXM).
+    ("H200", 1979 / 2),
+    # H100 datasheet (nvidia.com/en-us/data-center/h100): 1,979 TFLOPS (SXM, which reports
+    # itself as "NVIDIA H100 80GB HBM3").
+    ("H100 80GB HBM3", 1979 / 2),
+    ("H100 SXM", 1979 / 2),
+)
+"""Datasheet peaks of the GPUs the benchmarks and the book's cost estimates use."""

@@ -30,6 +30,14 @@ from vggrepro.arch.configs import TABLE1, VGGSpec, weight_layers
 from vggrepro.arch.models import TORCHVISION_NAMES, build, torchvision_name
 from vggrepro.reference import PUBLISHED
 
+# Training FLOPs per multiply-accumulate: each MAC is 2 FLOPs (a multiply and an add), and a
+# training step does every matmul/convolution three times: the forward pass, then in the
+# backward pass the gradient with respect to the layer's input and the gradient with respect
+# to its weights, each as many MACs as the forward. (The first convolution needs no input
+# gradient, about 0.6% of VGG-16's MACs; by the usual convention it is counted anyway.)
+# Biases, ReLU, pooling, dropout and the optimiser update are not counted.
+FLOPS_PER_MAC = 3 * 2
+
 STORED_KINDS = frozenset({"conv", "bn", "lrn", "maxpool", "fc"})
 """Layers whose output is a new tensor (our ReLUs run in place; dropout is the identity in eval)."""
 

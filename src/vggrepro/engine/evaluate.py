@@ -15,6 +15,10 @@ average them, as the paper does:
 - ``dense + multi-crop``: the two averaged (Table 5's combination).
 
 With no scales, only ``centre`` and ``flip`` are computed (the CPU tier's cheap default).
+
+``folder_views`` computes the same protocols (bar multi-crop) for full-size images read from an
+ImageFolder, where each test scale's images arrive already rescaled from the original and of
+different shapes (``vggrepro.engine.ddp`` sums its counts over processes).
 """
 
 from __future__ import annotations
@@ -110,3 +114,45 @@ def accuracy(model: VGG, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -
             total += len(y)
     model.train(was_training)
     return hits.item() / max(total, 1)
+
+
+def folder_protocols(scales: Iterable[int]) -> list[str]:
+    """The protocols ``folder_views`` computes, in a fixed order (for summing over processes)."""
+    dense = [name for q in scales for name in (f"dense@{q}", f"dense@{q}+flip")]
+    return ["centre", "flip", *dense, *(["dense multi-scale"] if dense else [])]
+
+
+def _dense_both(dense: torch.nn.Module, images: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Posteriors of each image and of its flip, (2, classes) per image; images of one shape
+    go through the net together."""
+    out: list[torch.Tensor] = [torch.empty(0)] * len(images)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(tuple(image.shape), []).append(i)
+    for members in groups.values():
+        x = torch.stack([images[i] for i in members])
+        both = torch.stack([dense(x).float().softmax(1), dense(hflip(x)).float().softmax(1)], 1)
+        for i, pair in zip(members, both, strict=True):
+            out[i] = pair
+    return out
+
+
+def folder_views(
+    model: VGG, dense: torch.nn.Module, centre: torch.Tensor, scaled: list[list[torch.Tensor]],
+    scales: Iterable[int],
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Posteriors of every protocol of ``folder_protocols`` for one batch of full-size images:
+    ``centre`` crops (N, C, crop, crop) and, for each Q of ``scales``, the N whole images
+    rescaled to Q (shapes differ), all normalised. The dense net sees each whole image, its
+    class-score map averaged, as in the paper's dense evaluation."""
+    p, pf = model(centre).float().softmax(1), model(hflip(centre)).float().softmax(1)
+    views = {"centre": p, "flip": (p + pf) / 2}
+    dense_all = []
+    for q, images in zip(scales, scaled, strict=True):
+        both = torch.stack(_dense_both(dense, images))  # (N, 2, classes)
+        views[f"dense@{q}"] = both[:, 0]
+        views[f"dense@{q}+flip"] = both.mean(1)
+        dense_all.append(both.mean(1))
+    if dense_all:
+        views["dense multi-scale"] = sum(dense_all) / len(dense_all)
+    return views

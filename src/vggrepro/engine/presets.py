@@ -1,5 +1,6 @@
-"""What defines a training run: ``TrainConfig``, the named presets of each tier, and the rule
-that stops a run stuck at chance.
+"""What defines a training run: ``TrainConfig``, the named presets of each CIFAR tier, the rule
+that stops a run stuck at chance, and ``ImageNetConfig``, the paper's full recipe (the
+``imagenet`` preset).
 
 Pure data and arithmetic (no torch): the report reads configurations without loading the engine.
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from vggrepro.arch.configs import VGGSpec
+from vggrepro.arch.configs import VGGSpec, resolve
 
 SCHEDULES = ("plateau", "step")
+SHALLOW = ("A", "A-LRN")
+"""The nets the paper trains from random weights; it starts the deeper ones from a trained A."""
 DIVERGED_LOSS = 100.0
 """A mean training loss above this (or not finite) stops the run as diverged."""
 
@@ -196,3 +199,110 @@ def preset(name: str, **overrides) -> TrainConfig:
     if not options.get("batch_norm", False) and name in PLAIN_LR and "lr" not in overrides:
         options["lr"] = PLAIN_LR[name]
     return TrainConfig(**options)
+
+
+@dataclass(frozen=True)
+class ImageNetConfig:
+    """One run of the paper's full recipe on an ImageFolder (ImageNet-style) data set; recorded
+    verbatim in its results file. The defaults are the ``imagenet`` preset, the paper's section
+    3.1: batch 256, lr 1e-2 divided by 10 on a validation plateau at most three times, momentum
+    0.9, weight decay 5e-4, dropout 0.5, 74 epochs, S = 256 (or jittered), 224 crops, flips;
+    nets deeper than A start from a trained A (``warm_start``) unless another initialisation is
+    chosen. ``batch_size`` is the global batch, split evenly over the processes of a
+    distributed run, so the learning rate does not depend on how many there are."""
+
+    arch: str = "vgg11"
+    batch_norm: bool = False
+    init: str = "paper"
+    warm_start: str | None = None  # a trained net A saved by ``save_model`` (deeper nets)
+    width: float = 1.0
+    fc_width: int = 4096
+    dropout: float = 0.5
+    epochs: int = 74
+    batch_size: int = 256  # global: per process, batch_size / world size
+    lr: float = 1e-2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_factor: float = 0.1
+    patience: int = 2  # epochs without a better validation accuracy; the paper gives none
+    max_drops: int = 3
+    # Training images are rescaled isotropically so that their shorter side is S, then cropped
+    # at random to ``crop`` x ``crop``: S = ``scale``, or with ``jitter`` a random S in
+    # [smin, smax] drawn for each image (the paper's scale jittering, [256, 512]).
+    scale: int = 256
+    jitter: tuple[int, int] | None = None
+    crop: int = 224
+    flip: bool = True
+    # AlexNet's RGB colour shift: the pixels move along the principal components of the
+    # training set's RGB values, by Gaussian amounts of this standard deviation times each
+    # component's eigenvalue. None: no colour shift (AlexNet's value is not in the reference
+    # file, so no default is typed here; give it with --colour-std).
+    colour_std: float | None = None
+    # Dense test scales Q; None: the paper's, {S - 32, S, S + 32} for a fixed S and
+    # {smin, (smin + smax) / 2, smax} (256, 384, 512) for a jittered one.
+    eval_scales: tuple[int, ...] | None = None
+    eval_batch_size: int = 64  # per process
+    stats_images: int = 10_000  # training images sampled for the mean, std and colour PCA
+    n_train: int | None = None  # a fixed random subset of train/ (smoke runs)
+    seed: int = 0
+    preset: str = "imagenet"
+    smoke: bool = False
+
+    def __post_init__(self) -> None:
+        if self.crop < 2**5:
+            raise ValueError(f"crop {self.crop} is too small for five 2x2 max-pools (>= 32)")
+        smallest = self.jitter[0] if self.jitter else self.scale
+        if self.jitter is not None and not self.jitter[0] <= self.jitter[1]:
+            raise ValueError(f"jitter {self.jitter} must satisfy smin <= smax")
+        if smallest < self.crop:
+            raise ValueError(f"training scale {smallest} is below the {self.crop} px crop")
+        if any(q < self.crop for q in self.test_scales()):
+            raise ValueError(
+                f"test scales {self.test_scales()} must be at least the {self.crop} px crop; "
+                "choose others (--eval-scales)"
+            )
+        if self.colour_std is not None and self.colour_std < 0:
+            raise ValueError(f"colour_std must be non-negative, got {self.colour_std}")
+        if resolve(self.arch) not in SHALLOW and self.init == "paper" and not self.warm_start:
+            raise ValueError(
+                f"{self.arch} with the paper's N(0, 0.01^2) initialisation: the paper starts the "
+                "deeper nets from a trained net A (--warm-start A.pt); or choose --init glorot"
+            )
+
+    @classmethod
+    def options(cls) -> set[str]:
+        """The names of every option (the fields)."""
+        return {f.name for f in fields(cls)}
+
+    def single_scale(self) -> int:
+        """The test scale of the centre crop: S, or the middle of the jittered range (the
+        paper's single-scale Q for S in [256, 512] is 384)."""
+        return (self.jitter[0] + self.jitter[1]) // 2 if self.jitter else self.scale
+
+    def test_scales(self) -> tuple[int, ...]:
+        """The dense multi-scale protocol's Q (the paper's Table 4 rule unless given)."""
+        if self.eval_scales is not None:
+            return self.eval_scales
+        if self.jitter:
+            return (self.jitter[0], self.single_scale(), self.jitter[1])
+        return (self.scale - 32, self.scale, self.scale + 32)
+
+    def spec(self, num_classes: int = 1000) -> VGGSpec:
+        """The net this run trains (input ``crop`` x ``crop``)."""
+        return VGGSpec(
+            self.arch,
+            num_classes=num_classes,
+            resolution=self.crop,
+            width=self.width,
+            fc_width=self.fc_width,
+            batch_norm=self.batch_norm,
+            dropout=self.dropout,
+        )
+
+
+def imagenet_preset(**overrides) -> ImageNetConfig:
+    """The ``imagenet`` preset (``ImageNetConfig``'s defaults) with ``overrides`` applied."""
+    unknown = set(overrides) - ImageNetConfig.options()
+    if unknown:
+        raise ValueError(f"unknown training options {sorted(unknown)}")
+    return ImageNetConfig(**overrides)

@@ -74,16 +74,24 @@ def prepare(data: CIFAR10, cfg: TrainConfig, device: torch.device) -> Split:
     return Split(*parts, mean=mean, std=std, sizes=sizes)
 
 
+def plateau(
+    opt: torch.optim.Optimizer, lr: float, factor: float, patience: int, max_drops: int
+) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """The paper's schedule: ``lr`` times ``factor`` whenever validation accuracy (stepped in)
+    has not improved for ``patience`` epochs, at most ``max_drops`` times."""
+    min_lr = lr
+    for _ in range(max_drops):  # the scheduler's own product, so the floor is hit exactly
+        min_lr *= factor
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=factor, patience=patience, min_lr=min_lr, eps=0.0
+    )
+
+
 def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer) -> object:
     """The learning-rate schedule: divided on a validation plateau, or at fixed epochs."""
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.MultiStepLR(opt, cfg.drop_epochs(), gamma=cfg.lr_factor)
-    min_lr = cfg.lr
-    for _ in range(cfg.max_drops):  # the scheduler's own product, so the floor is hit exactly
-        min_lr *= cfg.lr_factor
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=cfg.lr_factor, patience=cfg.patience, min_lr=min_lr, eps=0.0
-    )
+    return plateau(opt, cfg.lr, cfg.lr_factor, cfg.patience, cfg.max_drops)
 
 
 @dataclass

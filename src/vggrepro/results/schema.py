@@ -20,6 +20,9 @@ TIERS: dict[str, str] = {"reduced": "runs", "cpu": "cpu", "smoke": "smoke"}
 """Each training preset's folder under ``results/``, in the order the book prefers them: the
 GPU reproduction, then the CPU tier, then the CPU smoke runs (pipeline checks, never results)."""
 
+PRESETS = (*TIERS, "imagenet")
+"""Every preset a results file may name: the CIFAR tiers and the full ImageNet recipe."""
+
 STATUSES = ("completed", "diverged", "stalled")
 CONFIG_FIELDS = ("arch", "batch_norm", "init", "width", "fc_width", "epochs", "batch_size", "lr")
 
@@ -34,9 +37,15 @@ _PERCENT = {"type": "number", "minimum": 0, "maximum": 100}
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 
 
-def _record(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """An object that must hold every one of ``properties`` (others may be added)."""
-    return {"type": "object", "required": list(properties), "properties": properties, **extra}
+def _record(
+    properties: dict[str, Any], optional: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """An object that must hold every one of ``properties`` and may hold ``optional`` (and
+    others)."""
+    return {
+        "type": "object", "required": list(properties),
+        "properties": {**properties, **(optional or {})}, **extra,
+    }  # fmt: skip
 
 
 _PROVENANCE = _record(
@@ -47,7 +56,15 @@ _PROVENANCE = _record(
         "cuda": {"type": ["string", "null"]},
         "git_commit": {"type": "string"},
         "git_dirty": {"type": ["boolean", "null"]},  # null: a copy without .git
-    }
+    },
+    # Optional (older files and single-process CIFAR runs lack them): how many processes
+    # trained the run, their process group's backend (null for one process) and each one's
+    # share of the batch (the config's batch_size is the global batch).
+    {
+        "world_size": {"type": "integer", "minimum": 1},
+        "backend": {"enum": ["nccl", "gloo", None]},
+        "per_rank_batch": {"type": "integer", "minimum": 1},
+    },
 )
 
 
@@ -63,7 +80,7 @@ class RunResult:
     schema: int = _field({"const": SCHEMA_VERSION}, default=SCHEMA_VERSION)
     run_id: str = _field({"type": "string", "minLength": 1})
     grid: str = _field({"type": "string", "minLength": 1})
-    preset: str = _field({"type": "string", "enum": list(TIERS)})
+    preset: str = _field({"type": "string", "enum": list(PRESETS)})
     smoke: bool = _field({"type": "boolean"})
     seed: int = _field(_COUNT)
     status: str = _field({"enum": list(STATUSES)})

@@ -1,0 +1,318 @@
+"""The full recipe across processes, on the CPU: torchrun's variables, DistributedDataParallel
+over gloo (two ranks spawned here), and the ImageFolder data it reads.
+
+The data are a few dozen tiny JPEGs of three classes written into a temporary folder; the net
+is VGG-11 at a sixteenth of the width with an FC head of 16, on 32 px crops.
+"""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torchvision.io import write_jpeg
+
+from vggrepro import cli
+from vggrepro.arch.initialisation import initialise
+from vggrepro.arch.models import build, to_dense
+from vggrepro.engine import distributed
+from vggrepro.engine.ddp import train_imagenet
+from vggrepro.engine.distributed import DistributedError, World
+from vggrepro.engine.evaluate import folder_protocols, folder_views
+from vggrepro.engine.imagenet import (
+    EvalImages,
+    Stats,
+    TrainImages,
+    eval_loader,
+    scan,
+    train_loader,
+)
+from vggrepro.engine.nets import load_model
+from vggrepro.engine.presets import imagenet_preset
+from vggrepro.report.training import PAPER_RECIPE
+from vggrepro.results.io import load_result
+
+TINY = {
+    "width": 1 / 16, "fc_width": 16, "crop": 32, "scale": 32, "eval_scales": (32, 48),
+    "eval_batch_size": 8, "stats_images": 12, "epochs": 1, "batch_size": 8,
+}  # fmt: skip
+"""A net and recipe small enough for a few CPU seconds; the global batch is 8."""
+EXACT = {**TINY, "dropout": 0.0, "flip": False, "lr": 0.05}
+"""No randomness in the step: no dropout, no flip, square images as large as the crop."""
+AUGMENTED = {**TINY, "epochs": 2, "jitter": (32, 40), "colour_std": 0.1}
+"""Every random part of the recipe: dropout, flips, scale jittering, colour shift."""
+RESUME_STEPS = 3
+"""Steps per epoch of the ``AUGMENTED`` runs: 24 training images, global batch 8."""
+
+
+def write_folder(root: Path, per_class: int, val_per_class: int = 2, wider: int = 4) -> Path:
+    """An ImageFolder of three classes of noisy 32 px high JPEGs whose mean colour is the
+    class's; every other one ``wider`` px wider than high."""
+    g = torch.Generator().manual_seed(0)
+    colours = torch.rand(3, 3, 1, 1, generator=g) * 200
+    for split, n in (("train", per_class), ("val", val_per_class)):
+        for c in range(3):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                image = colours[c] + torch.rand(3, 32, 32 + wider * (i % 2), generator=g) * 55
+                write_jpeg(image.to(torch.uint8), str(folder / f"{i}.jpg"))
+    return root
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on at the moment, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank(rank: int, port: int, jobs: list[dict], stop_at: int | None) -> None:
+    """One spawned rank: join as torchrun would have it, train each job; with ``stop_at``, die
+    (as if killed) when about to take that step."""
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
+    torch.set_num_threads(1)
+    mp.set_start_method("fork", force=True)  # DataLoader workers as under torchrun (not spawn)
+    if stop_at is not None:
+        from vggrepro.engine import ddp
+
+        step, taken = ddp.train_step, []
+
+        def dying(*args):
+            taken.append(1)
+            if len(taken) == stop_at:
+                os._exit(3)
+            return step(*args)
+
+        ddp.train_step = dying
+    world = distributed.detect()
+    distributed.start(world, torch.device("cpu"))
+    for job in jobs:
+        data = scan(job.pop("data"))
+        cfg = imagenet_preset(**job.pop("cfg"))
+        train_imagenet(cfg, data, world, torch.device("cpu"), run_id="imagenet/t", **job)
+    distributed.stop(world)
+
+
+def spawn(jobs: list[dict], stop_at: int | None = None) -> None:
+    """Run ``jobs`` in two ranks over gloo."""
+    mp.spawn(_rank, args=(free_port(), jobs, stop_at), nprocs=2)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The module's two-rank runs, in two launches: a run killed in the middle of its second
+    epoch; then, in one launch, that run restarted, the same run uninterrupted, and one step of
+    batch 4 per rank."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    exact = write_folder(tmp / "exact", per_class=3, wider=0)
+    augmented = write_folder(tmp / "augmented", per_class=8)
+    paths = {name: tmp / name for name in ("killed", "resumed", "whole", "one-step")}
+    run = {"data": augmented, "cfg": AUGMENTED, "workers": 1, "progress": False}
+    with pytest.raises(mp.ProcessExitedException):
+        spawn([{**run, "checkpoint": paths["killed"]}], stop_at=RESUME_STEPS + 2)
+    paths["epochs at the kill"] = torch.load(paths["killed"], weights_only=False)["epoch"]
+    spawn([
+        {**run, "checkpoint": paths["killed"], "out": paths["resumed"]},
+        {**run, "out": paths["whole"], "workers": 0},  # augmentation: not the workers' own
+        {"data": exact, "cfg": EXACT, "workers": 0, "progress": False,
+         "model_path": paths["one-step"]},
+    ])  # fmt: skip
+    paths["exact"] = exact
+    return paths
+
+
+def test_two_ranks_of_batch_b_step_as_one_process_of_batch_2b(
+    two_ranks: dict[str, Path], tmp_path: Path
+) -> None:
+    """9 training images, global batch 8: one step each way, the same 8 images."""
+    data = scan(two_ranks["exact"])
+    cfg = imagenet_preset(**EXACT)
+    result = train_imagenet(cfg, data, World(), torch.device("cpu"), run_id="imagenet/t",
+                            model_path=tmp_path / "one.pt", workers=0, progress=False)  # fmt: skip
+    assert result["provenance"]["per_rank_batch"] == 8 and len(result["history"]) == 1
+    one, two = (load_model(p).state_dict() for p in (tmp_path / "one.pt", two_ranks["one-step"]))
+    torch.manual_seed(cfg.seed)  # the initial weights, as train_imagenet draws them
+    initial = initialise(build(cfg.spec(len(data.classes))), cfg.init).state_dict()
+    gap = max((one[k] - two[k]).abs().max().item() for k in one)
+    moved = max((one[k] - initial[k]).abs().max().item() for k in one)
+    print(f"largest weight difference, 2 ranks x 4 against 1 x 8: {gap:.3g} (step: {moved:.3g})")
+    assert moved > 1e-3 and gap < 1e-6
+
+
+def test_a_two_rank_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
+    two_ranks: dict[str, Path],
+) -> None:
+    assert two_ranks["epochs at the kill"] == 1  # killed in epoch 2, after its checkpoint
+    resumed, whole = (load_result(two_ranks[k]) for k in ("resumed", "whole"))
+    keys = ("train_loss", "train_acc", "val_acc", "lr")
+    assert [[h[k] for k in keys] for h in resumed["history"]] == [
+        [h[k] for k in keys] for h in whole["history"]
+    ]
+    assert resumed["model_sha256"] == whole["model_sha256"] and resumed["test"] == whole["test"]
+    assert resumed["provenance"]["world_size"] == 2 and resumed["provenance"]["backend"] == "gloo"
+    assert resumed["config"]["batch_size"] == 8 and resumed["provenance"]["per_rank_batch"] == 4
+
+
+def test_each_rank_reads_a_disjoint_share_and_together_they_read_everything(
+    tmp_path: Path,
+) -> None:
+    data = scan(write_folder(tmp_path, per_class=8, val_per_class=3))  # 24 train, 9 val
+    stats = Stats((0.5,) * 3, (0.25,) * 3, (1.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    images = TrainImages(data.train, imagenet_preset(**TINY), stats)
+    views = EvalImages(data.val, 32, 32, ())
+    for size in (2, 3, 5):
+        worlds = [World(r, size) for r in range(size)]
+        loaders = [train_loader(images, 2, w, 0, False) for w in worlds]
+        for loader in loaders:
+            loader.sampler.set_epoch(1)
+        shares = [list(loader.sampler) for loader in loaders]
+        assert len({len(s) for s in shares}) == 1  # every rank takes as many steps
+        read = [i for s in shares for i in s]
+        assert len(read) == len(set(read)) == len(images) - len(images) % size
+        tests = [list(eval_loader(views, 4, w, 0).sampler) for w in worlds]
+        assert sorted(i for t in tests for i in t) == list(range(len(views)))
+
+
+def test_augmentation_depends_on_seed_epoch_and_image_only(tmp_path: Path) -> None:
+    data = scan(write_folder(tmp_path, per_class=2))
+    stats = Stats(
+        (0.5,) * 3, (0.25,) * 3, (0.04, 0.01, 0.0), ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0))
+    )
+    images = TrainImages(data.train, imagenet_preset(**AUGMENTED), stats)
+    (crop, label, shift), (crop_again, _, shift_again) = images[3], images[3]
+    images.set_epoch(1)
+    _, _, later = images[3]
+    assert torch.equal(crop, crop_again) and torch.equal(shift, shift_again)
+    assert crop.shape == (3, 32, 32) and label == data.train[3][1]
+    assert shift.abs().sum() > 0 and not torch.equal(shift, later)
+    assert shift[2] == 0  # no shift along a component without spread
+
+
+def test_dense_views_of_whole_images_of_several_shapes() -> None:
+    """At the training size the dense net is the net; other images go through it by shape
+    group without mixing; the multi-scale view averages the flipped dense views."""
+    torch.manual_seed(0)
+    model = build(imagenet_preset(**TINY).spec(3)).eval()
+    dense = to_dense(model).eval()
+    centre = torch.randn(3, 3, 32, 32)
+    wide = [torch.randn(3, 48, 48), torch.randn(3, 48, 56), torch.randn(3, 48, 48)]
+    with torch.no_grad():
+        views = folder_views(model, dense, centre, [list(centre), wide], (32, 48))
+        alone = torch.cat([dense(image[None]).softmax(1) for image in wide])
+    assert list(views) == folder_protocols((32, 48))
+    assert torch.allclose(views["dense@32"], views["centre"], atol=1e-6)
+    assert torch.allclose(views["dense@48"], alone, atol=1e-6)
+    both = (views["dense@32+flip"] + views["dense@48+flip"]) / 2
+    assert torch.allclose(views["dense multi-scale"], both)
+
+
+def test_torchrun_variables_make_the_world() -> None:
+    env = {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": "29500"}  # fmt: skip
+    assert distributed.detect(env) == World(3, 4, 1) and not World(3, 4, 1).main
+    assert distributed.detect({}) == World()
+    with pytest.raises(DistributedError, match="RANK=4, WORLD_SIZE=4"):
+        distributed.detect({**env, "RANK": "4"})
+    assert distributed.backend(torch.device("cpu")) == "gloo"
+    assert distributed.backend(torch.device("cuda", 0)) == "nccl"
+
+
+def _one_line_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def _imagenet(data: Path, tmp: Path, *extra: str) -> list[str]:
+    return ["train", "--preset", "imagenet", "--data", str(data), "--width", "0.0625",
+            "--fc-width", "16", "--crop", "32", "--scale", "32", "--eval-scales", "32", "48",
+            "--batch-size", "8",
+            "--epochs", "1", "--device", "cpu", "--quiet", "--loader-workers", "1",
+            "--out", str(tmp / "out"), "--checkpoints", str(tmp / "ck"), *extra]  # fmt: skip
+
+
+def _torchrun_env(monkeypatch: pytest.MonkeyPatch, world: int) -> None:
+    env = {"RANK": "0", "WORLD_SIZE": str(world), "LOCAL_RANK": "0",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_batch_the_world_does_not_divide_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    _torchrun_env(monkeypatch, 3)
+    err = _one_line_error(capsys, _imagenet(tmp_path / "none", tmp_path))
+    assert "global batch of 8 does not divide evenly over 3 processes" in err
+
+
+def test_a_missing_rendezvous_variable_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    _torchrun_env(monkeypatch, 2)
+    monkeypatch.delenv("MASTER_PORT")
+    err = _one_line_error(capsys, _imagenet(tmp_path / "none", tmp_path))
+    assert "rendezvous variable MASTER_PORT is not set" in err
+
+
+def test_the_cifar_presets_refuse_torchrun(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    _torchrun_env(monkeypatch, 2)
+    assert "only --preset imagenet" in _one_line_error(capsys, ["train", "--smoke"])
+    monkeypatch.delenv("WORLD_SIZE")
+    err = _one_line_error(capsys, ["train", "--smoke", "--scale", "40", "--loader-workers", "2"])
+    assert "--loader-workers, --scale: options of --preset imagenet only" in err
+
+
+def _no_val(root: Path) -> None:
+    shutil.rmtree(root / "val")
+
+
+def _empty_class(root: Path) -> None:
+    (root / "train" / "empty").mkdir()
+
+
+def _val_class_not_in_train(root: Path) -> None:
+    (root / "val" / "extra").mkdir()
+    shutil.copy(root / "val" / "class0" / "0.jpg", root / "val" / "extra" / "0.jpg")
+
+
+def _undecodable(root: Path) -> None:
+    (root / "train" / "class1" / "bad.jpg").write_bytes(b"not a JPEG")
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (_no_val, "no val/ folder"),
+        (_empty_class, "train/empty: an empty class folder"),
+        (_val_class_not_in_train, "val/ has classes that train/ lacks: extra"),
+        (_undecodable, "class1/bad.jpg: cannot decode this image"),
+    ],
+)
+def test_data_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, damage, message: str
+) -> None:
+    root = write_folder(tmp_path / "data", per_class=3)
+    damage(root)
+    assert message in _one_line_error(capsys, _imagenet(root, tmp_path))
+
+
+def test_the_imagenet_preset_is_the_papers_recipe() -> None:
+    cfg = imagenet_preset()
+    numbers = ("batch_size", "lr", "momentum", "weight_decay", "dropout", "lr_factor")
+    for name in (*numbers, "max_drops", "epochs"):
+        assert getattr(cfg, name) == PAPER_RECIPE[name].paper, name
+    assert (cfg.crop, cfg.scale, cfg.width, cfg.fc_width) == (224, 256, 1.0, 4096)
+    assert imagenet_preset(jitter=(256, 512)).test_scales() == (256, 384, 512)
+    assert cfg.test_scales() == (224, 256, 288)
+    with pytest.raises(ValueError, match="trained net A"):
+        imagenet_preset(arch="vgg16")
+    assert imagenet_preset(arch="vgg16", init="glorot").arch == "vgg16"
