@@ -199,6 +199,8 @@ NUMERIC = {
     ("wall_time_s",), ("train_time_s",), ("images_per_s",), ("data", "n_train"),
     ("data", "n_val"), ("data", "n_test"), ("retest", "scales", 0),
     ("retest", "centre_top1_error_again"), ("retest", "wall_time_s"),
+    ("provenance", "world_size"), ("provenance", "per_rank_batch"),
+    ("retest", "provenance", "world_size"), ("retest", "provenance", "per_rank_batch"),
 }  # fmt: skip
 """Every integer or number a results file holds."""
 

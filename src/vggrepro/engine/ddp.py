@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -47,7 +46,7 @@ from vggrepro.engine.loader import normalise
 from vggrepro.engine.nets import load_model, save_model, weights_digest
 from vggrepro.engine.presets import ImageNetConfig, diverged
 from vggrepro.engine.provenance import now, provenance
-from vggrepro.engine.train import plateau
+from vggrepro.engine.train import plateau, train_step
 from vggrepro.results.io import save_result
 from vggrepro.results.schema import RunResult
 
@@ -130,17 +129,6 @@ def _inputs(run: Run, x: torch.Tensor, shift: torch.Tensor | None = None) -> tor
         x = x + 255 * shift.to(run.device)[:, :, None, None]
     x = normalise(x, run.stats.mean, run.stats.std)
     return x.contiguous(memory_format=torch.channels_last)
-
-
-def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step on a batch; returns its mean loss and its number of correct answers."""
-    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
-        logits = run.step(x)
-        loss = F.cross_entropy(logits.float(), y)
-    run.opt.zero_grad(set_to_none=True)
-    loss.backward()
-    run.opt.step()
-    return loss.detach(), (logits.argmax(1) == y).sum()
 
 
 def train_epoch(run: Run, epoch: int, bar: tqdm) -> tuple[float, float]:

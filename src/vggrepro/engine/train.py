@@ -141,6 +141,18 @@ def setup(cfg: TrainConfig, data: CIFAR10, split: Split, device: torch.device) -
     )  # fmt: skip
 
 
+def train_step(run: Any, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on a batch (bf16 autocast where ``run.bf16``); returns its mean loss and its
+    number of correct answers, on the device. ``run`` is a ``Run`` or the distributed engine's."""
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
+        logits = run.step(x)
+        loss = F.cross_entropy(logits.float(), y)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    return loss.detach(), (logits.argmax(1) == y).sum()
+
+
 def train_epoch(run: Run, bar: tqdm, epoch: int) -> tuple[float, float]:
     """One pass over the training batches; returns the mean loss and accuracy. Stops early,
     at a host sync (every 50 steps), once the mean loss has diverged."""
@@ -149,14 +161,9 @@ def train_epoch(run: Run, bar: tqdm, epoch: int) -> tuple[float, float]:
     hits = torch.zeros((), device=run.device, dtype=torch.long)
     seen, tick, steps = 0, time.perf_counter(), len(run.train)
     for i, (x, y) in enumerate(run.train, start=1):
-        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
-            logits = run.step(x)
-            loss = F.cross_entropy(logits.float(), y)
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        run.opt.step()
-        loss_sum += loss.detach() * len(y)
-        hits += (logits.argmax(1) == y).sum()
+        loss, hit = train_step(run, x, y)
+        loss_sum += loss * len(y)
+        hits += hit
         seen += len(y)
         bar.update()
         if i % 50 == 0 or i == steps:  # one host sync every 50 steps
