@@ -154,3 +154,15 @@ def test_every_per_batch_count_scales_with_the_batch() -> None:
         assert one[column].sum() > 0, column
     for column in ("params", "activations"):
         assert (three[column] == one[column]).all(), column
+
+
+def test_training_costs_follow_the_mac_counts_and_the_peak() -> None:
+    costs = cost.training_costs(epochs=74, peak_flops=1e15, mfu=0.5, images=2e6)
+    d = costs.loc["D (vgg16)"]
+    flops = 6 * cost.totals(VGGSpec("D"))["macs"] * 2e6 * 74  # forward + backward
+    assert d["EFLOPs per run"] == pytest.approx(flops / 1e18)
+    assert d["GPU-hours at peak"] == pytest.approx(flops / 1e15 / 3600)
+    assert d["GPU-hours at measured MFU"] == pytest.approx(2 * d["GPU-hours at peak"])
+    assert list(costs.index)[0] == "A (vgg11)" and len(costs) == len(TABLE1)
+    assert cost.training_costs(74, 1e15)["GPU-hours at measured MFU"].isna().all()
+    assert cost.gpu_hours(4, 2) == 4 * 2 * 7 * 24

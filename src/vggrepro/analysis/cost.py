@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vggrepro.arch.configs import TABLE1, VGGSpec, weight_layers
+from vggrepro.arch.configs import TABLE1, VGGSpec, alias, weight_layers
 from vggrepro.arch.models import TORCHVISION_NAMES, build, torchvision_name
 from vggrepro.reference import PUBLISHED
 
@@ -304,3 +304,36 @@ def measured_counts(spec: VGGSpec, batch: int = 1) -> Measured:
         torch_flops=int(counter.get_total_flops()),
         layers=layers,
     )
+
+
+HOURS_PER_WEEK = 7 * 24
+
+
+def training_costs(
+    epochs: int, peak_flops: float, mfu: float | None = None, images: float = 1e6
+) -> pd.DataFrame:
+    """The compute of training each configuration of Table 1 at 224 px for ``epochs`` epochs of
+    ``images`` images (``FLOPS_PER_MAC`` FLOPs per MAC: forward and backward), and the hours it
+    takes one GPU of ``peak_flops`` FLOP/s at its peak and, given, at the utilisation ``mfu``."""
+    rows = []
+    for config in TABLE1:
+        macs = totals(VGGSpec(config))["macs"]
+        per_image = FLOPS_PER_MAC * macs
+        run = per_image * images * epochs
+        rows.append(
+            {
+                "config": f"{config} ({alias(config)})" if config != "A-LRN" else config,
+                "GMACs per image": macs / 1e9,
+                "training TFLOPs per image": per_image / 1e12,
+                "PFLOPs per epoch": per_image * images / 1e15,
+                "EFLOPs per run": run / 1e18,
+                "GPU-hours at peak": run / peak_flops / 3600,
+                "GPU-hours at measured MFU": run / (mfu * peak_flops) / 3600 if mfu else None,
+            }
+        )
+    return pd.DataFrame(rows).set_index("config")
+
+
+def gpu_hours(gpus: int, weeks: float) -> float:
+    """GPU-hours of ``gpus`` GPUs busy for ``weeks`` weeks."""
+    return gpus * weeks * HOURS_PER_WEEK
