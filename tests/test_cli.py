@@ -136,6 +136,8 @@ def test_mistakes_are_one_line_before_the_data_loads(
         (["train", "--jitter", "16,40"], "needs 32 <= SMIN <= SMAX"),
         (["train", "--width", "inf"], "must be a positive finite number"),
         (["train", "--lr", "nan"], "must be a positive finite number"),
+        (["train", "--lr", "0"], "must be a positive finite number"),  # zero is not positive
+        (["train", "--width", "-0.5"], "must be a positive finite number"),
         (["train", "--width", "nan"], "must be a positive finite number"),
         (["train", "--seed", "-1"], "must be an integer from 0"),  # the schema's range
         (["train", "--seed", str(2**64)], "must be an integer from 0"),  # past torch's RNG

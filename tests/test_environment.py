@@ -95,3 +95,13 @@ def test_table1_weight_layer_row_is_weight_layers(table: pd.DataFrame) -> None:
     row = table.loc[("weight layers", "")]
     assert row.to_dict() == {c: weight_layers(c) for c in TABLE1}
     assert (table.loc["head"].iloc[-1] == "soft-max").all()
+
+
+def test_the_torchinfo_summary_names_modules_by_their_dotted_path() -> None:
+    from vggrepro.analysis.summary import torchinfo_summary
+    from vggrepro.arch.configs import VGGSpec
+
+    spec = VGGSpec("A", num_classes=10, resolution=32, width=1 / 16, fc_width=16)
+    modules = list(torchinfo_summary(spec, depth=2)["module"])
+    assert modules[:3] == ["features", "features.0", "features.1"]
+    assert "classifier" in modules and modules[-1].startswith("classifier.")

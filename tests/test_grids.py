@@ -310,3 +310,13 @@ def test_a_run_recorded_on_other_data_is_not_the_same_run(tiny_run: dict, tiny: 
     assert grids._same(recorded, cfg, tiny)
     tiny.checksum = "f" * 64  # the same images read from another source
     assert not grids._same(recorded, cfg, tiny)
+
+
+def test_a_recorded_warm_start_matches_its_net_wherever_the_nets_folder_moved() -> None:
+    """The grid compares warm-start nets by file name: a results folder recorded with the nets
+    in one checkpoints folder is still the same run when they live in another."""
+    here = {"arch": "vgg19", "warm_start": "/old/checkpoints/init/vgg11_paper-s0.model.pt"}
+    there = {**here, "warm_start": "/new/place/init/vgg11_paper-s0.model.pt"}
+    other = {**here, "warm_start": "/old/checkpoints/init/vgg11_paper-s1.model.pt"}
+    assert grids._comparable(here) == grids._comparable(there)
+    assert grids._comparable(here) != grids._comparable(other)

@@ -216,3 +216,9 @@ def test_warm_start_refuses_mismatched_widths() -> None:
     source = build("A", **{**SMALL, "width": 0.25})
     with pytest.raises(ValueError, match="same width"):
         warm_start(build("E", **SMALL), source)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_the_torchvision_name_of_a_spec_says_batch_norm(batch_norm: bool) -> None:
+    name = torchvision_name(VGGSpec("D", batch_norm=batch_norm))
+    assert name == ("vgg16_bn" if batch_norm else "vgg16")

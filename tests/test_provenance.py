@@ -61,3 +61,12 @@ def test_rewritten_results_leave_the_code_clean_and_an_edited_module_does_not(
     assert provenance.git_commit(tmp_path)[1] is False  # a results file is an output
     (tmp_path / "code.py").write_text("x = 2\n")
     assert provenance.git_commit(tmp_path)[1] is True
+
+
+def test_timestamps_are_utc_with_their_offset() -> None:
+    """The results schema needs the offset; a naive local time would be refused there."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromisoformat(provenance.now())
+    assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
