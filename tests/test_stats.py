@@ -320,3 +320,19 @@ def test_paired_runs_have_n_minus_one_degrees_of_freedom(n: int) -> None:
     c = significance.paired(frame, "centre", "flip")
     assert (c.n_a, c.df) == (n, n - 1)
     assert c.t_crit == pytest.approx(STUDENT_T_975[n - 1], abs=5e-4)
+
+
+def test_pairwise_and_paired_give_scipys_t_tests() -> None:
+    """The comparisons' t statistics are Student's: scipy's pooled two-sample test for
+    independent seeds, its paired test for two protocols on the same runs."""
+    from scipy import stats as scipy_stats
+
+    a, b = [20.1, 21.3, 20.7], [22.0, 21.4, 23.1]
+    frame = pd.DataFrame(
+        {"arch": ["a"] * 3 + ["b"] * 3, "centre/top1": a + b, "flip/top1": b + a,
+         "status": ["completed"] * 6, "smoke": [False] * 6}
+    )  # fmt: skip
+    c = significance.pairwise(frame, "a", "b")
+    assert c.t == pytest.approx(scipy_stats.ttest_ind(b, a, equal_var=True).statistic)
+    p = significance.paired(frame, "centre", "flip")
+    assert p.t == pytest.approx(scipy_stats.ttest_rel(b + a, a + b).statistic)
