@@ -365,3 +365,30 @@ def test_a_tier_recorded_before_the_literal_reading_joined_the_grid_still_has_a_
     verdict = ab.init_verdict(table, smoke=False)
     assert "literal" not in verdict and "from Glorot's init it trains" in verdict
     assert "vgg19_paper_literal" not in ab.init_states(table)
+
+
+def test_init_by_tier_has_one_block_and_one_verdict_per_tier(tiny_run: dict) -> None:
+    import copy
+
+    from vggrepro.results.recorded import GridRecord
+
+    def runs(preset: str) -> list[dict]:
+        out = []
+        for name, init in (("vgg19_paper", "paper"), ("vgg19_glorot", "glorot"),
+                           ("vgg19_kaiming", "kaiming"), ("vgg19_warm", "paper")):  # fmt: skip
+            r = copy.deepcopy(tiny_run)
+            r["run_id"], r["grid"], r["preset"], r["smoke"] = (
+                f"init/{name}-s0",
+                "init",
+                preset,
+                False,
+            )
+            r["config"].update(arch="vgg19", init=init, preset=preset, smoke=False)
+            out.append(r)
+        return out
+
+    records = [GridRecord("init", runs(t), t, f"{t}/init") for t in ("reduced", "cpu")]
+    table = ab.init_by_tier(records)
+    assert list(table["tier"].unique()) == ["GPU tier", "CPU tier"]
+    assert len(table) == 8 and set(table.attrs["verdicts"]) == {"GPU tier", "CPU tier"}
+    assert ab.init_by_tier([]).empty and ab.init_by_tier([]).attrs["verdicts"] == {}

@@ -215,3 +215,13 @@ def test_c_against_b_refuses_arms_from_two_tiers_even_with_one_recipe(tiny_run: 
     cpu = GridRecord("1x1", one.runs, tier="cpu", source="results/cpu/1x1")
     v = claims.c_beats_b(filters, cpu)
     assert v.verdict == "not testable here" and "different tiers" in v.evidence
+
+
+def test_evaluation_claims_need_runs_tested_with_every_protocol(tiny_run: dict) -> None:
+    run = copy.deepcopy(tiny_run)
+    run["preset"] = run["config"]["preset"] = "cpu"
+    run["smoke"] = run["config"]["smoke"] = False
+    run["test"] = {k: v for k, v in run["test"].items() if k in ("centre", "flip")}
+    rows = claims.evaluation_claims(GridRecord("depth", [run], "cpu", "cpu/depth"))
+    assert [r.verdict for r in rows] == ["not testable here"] * 2
+    assert all("were not tested with dense multi-scale" in r.evidence for r in rows)

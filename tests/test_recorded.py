@@ -182,3 +182,17 @@ def test_wall_times_add_up_the_trained_runs_and_count_the_shared_ones(tiny_run: 
     row = recorded.wall_times(runs).iloc[0]
     assert row["runs"] == 2 and row["wall_time_s"] == pytest.approx(40.0)
     assert row["images_per_s"] == pytest.approx(200.0)
+
+
+def test_complete_tiers_are_the_tiers_that_hold_every_grid(tiny_run: dict, tmp_path: Path) -> None:
+    grids = ["depth", "lrn"]
+    for grid in grids:
+        for preset, folder in (("cpu", "cpu"), ("smoke", "smoke")):
+            run = tier(tiny_run, preset, f"{grid}/vgg11-s0")
+            save_result({**run, "grid": grid}, tmp_path / folder / grid / "vgg11-s0.json")
+    save_result(tier(tiny_run, "reduced", "depth/vgg11-s0"), tmp_path / "runs" / "depth" / "a.json")
+    found = recorded.complete_tiers(grids, tmp_path)  # the GPU tier lacks lrn; smoke never counts
+    assert [{g: r.tier for g, r in records.items()} for records in found] == [
+        {"depth": "cpu", "lrn": "cpu", "protocols": "cpu"}
+    ]
+    assert found[0]["protocols"] is found[0]["depth"]

@@ -11,6 +11,7 @@ Smoke runs (one epoch on a few hundred images) answer nothing: every verdict fun
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from vggrepro.report.significance import (
     sample_std,
     z_critical,
 )
+from vggrepro.results.recorded import GridRecord
 
 CHANCE_TOP1 = 90.0
 """Top-1 error (percent) of guessing among CIFAR-10's ten classes."""
@@ -113,6 +115,26 @@ def init_table(outcomes: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def init_by_tier(records: Iterable[GridRecord]) -> pd.DataFrame:
+    """The initialisation grid at every tier it is recorded at: per tier and start, the seeds
+    and how many trained, stayed at chance (stuck or stalled) or diverged; ``verdicts`` in
+    ``attrs`` holds each tier's verdict sentence (``init_verdict``)."""
+    columns = ["run", "init", "seeds", "trained", "stuck", "diverged", "diverged in epochs"]
+    frames, verdicts = [], {}
+    for record in records:
+        n_test = max(r["data"]["n_test"] for r in record.runs)
+        table = init_table(init_outcomes(record.frame, n_test))
+        frames.append(table[columns].assign(tier=record.tier_name))
+        verdicts[record.tier_name] = init_verdict(table, record.smoke)
+    out = (
+        pd.concat(frames, ignore_index=True)[["tier", *columns]]
+        if frames
+        else pd.DataFrame(columns=["tier", *columns])
+    )
+    out.attrs["verdicts"] = verdicts
+    return out
 
 
 def trains(table: pd.DataFrame, run: str) -> str:

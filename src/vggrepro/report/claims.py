@@ -28,7 +28,7 @@ from vggrepro.reference import ILSVRC, PAPER_TABLE3, PUBLISHED, ZF_WEIGHT_LAYERS
 from vggrepro.report import ablations, depth, significance
 from vggrepro.report.features import probe_verdict
 from vggrepro.report.significance import Status
-from vggrepro.results.recorded import GridRecord
+from vggrepro.results.recorded import PROTOCOLS, GridRecord
 
 
 class Outcome(StrEnum):
@@ -417,6 +417,10 @@ def evaluation_claims(record: GridRecord) -> list[LedgerRow]:
     both = "Combining dense and multi-crop evaluation gives the lowest error (Table 5)"
     if record.smoke:
         return [_smoke_row(record, "paper", c, "book/evaluation") for c in (multi, both)]
+    if not record.tested_with(PROTOCOLS):
+        why = f"the runs in {record.source} were not tested with {', '.join(PROTOCOLS)}"
+        return [LedgerRow("paper", c, Outcome.NOT_TESTABLE, why, "book/evaluation", record.label)
+                for c in (multi, both)]  # fmt: skip
     table = ablations.protocol_claims(record.frame)
     out = []
     for claim, column in (

@@ -165,6 +165,24 @@ def recorded_tiers(grid: str, results: Path = RESULTS) -> list[GridRecord]:
     return records
 
 
+def complete_tiers(grids: list[str], results: Path = RESULTS) -> list[dict[str, GridRecord]]:
+    """For each tier (GPU first, smoke runs never) at which every grid of ``grids`` is
+    recorded: the grids' records, and ``"protocols"``, the depth grid's record (its runs tested
+    with every protocol or not: ``tested_with`` tells)."""
+    found = []
+    for tier, folder in TIERS.items():
+        if tier == "smoke":
+            continue
+        runs = {grid: load_tier(results / folder / grid, tier) for grid in grids}
+        if all(runs.values()):
+            records = {
+                grid: GridRecord(grid, r, tier, _relative(results / folder / grid))
+                for grid, r in runs.items()
+            }
+            found.append(records | {"protocols": records["depth"]})
+    return found
+
+
 def status(grids: list[str], results: Path = RESULTS) -> str:
     """Which tier each grid is recorded at, in one sentence (nothing is trained or checked)."""
     by_tier: dict[str, list[str]] = {}
