@@ -392,3 +392,22 @@ def test_init_by_tier_has_one_block_and_one_verdict_per_tier(tiny_run: dict) -> 
     assert list(table["tier"].unique()) == ["GPU tier", "CPU tier"]
     assert len(table) == 8 and set(table.attrs["verdicts"]) == {"GPU tier", "CPU tier"}
     assert ab.init_by_tier([]).empty and ab.init_by_tier([]).attrs["verdicts"] == {}
+
+
+def test_seed_errors_list_every_run_of_each_arm_by_seed(tiny_run: dict) -> None:
+    import copy
+
+    from vggrepro.results.recorded import GridRecord
+
+    runs = []
+    for arch, seed, err in (("vgg11", 0, 25.0), ("vgg11", 1, 26.0), ("vgg11_lrn", 0, 24.0)):
+        r = copy.deepcopy(tiny_run)
+        r["run_id"], r["grid"], r["seed"] = f"lrn/{arch}-s{seed}", "lrn", seed
+        r["config"].update(arch=arch, seed=seed)
+        r["test"]["centre"]["top1_error"] = err
+        runs.append(r)
+    table = ab.seed_errors(GridRecord("lrn", runs, "smoke", "smoke/lrn"), ("vgg11", "vgg11_lrn"))
+    assert list(table["arch"]) == ["vgg11", "vgg11_lrn"]
+    assert table.loc[0, ["seed 0", "seed 1"]].tolist() == [25.0, 26.0]
+    assert table.loc[1, "seed 0"] == 24.0 and pd.isna(table.loc[1, "seed 1"])
+    assert set(table["grid"]) == {"lrn"}

@@ -137,6 +137,19 @@ def init_by_tier(records: Iterable[GridRecord]) -> pd.DataFrame:
     return out
 
 
+def seed_errors(
+    record: GridRecord, arms: Iterable[str], column: str = "centre/top1"
+) -> pd.DataFrame:
+    """The single runs behind an ablation's means: one row per arm of ``record`` (its tier and
+    grid named), the error of each seed's run in ``column`` (NaN for a run without one)."""
+    frame = record.frame[record.frame["arch"].isin(list(arms))]
+    table = frame.set_index(["arch", "seed"])[column].unstack("seed")
+    table.columns = [f"seed {s}" for s in table.columns]
+    table = table.reindex([a for a in arms if a in table.index])
+    table = table.reset_index().assign(tier=record.tier_name, grid=record.grid)
+    return table[["tier", "grid", "arch", *(c for c in table if c.startswith("seed "))]]
+
+
 def trains(table: pd.DataFrame, run: str) -> str:
     """'trains', 'does not train' or 'trains in k of n seeds', for one run name of ``table``."""
     row = table[table["run"] == run]
