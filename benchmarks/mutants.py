@@ -8,7 +8,7 @@ folder, plants the change there, and runs the test files that cover the mutated 
 package; the real ``src/`` is never written). A mutant is caught when those tests fail. It then
 prints one row per mutant and the catch rate.
 
-Five sets:
+Six sets:
 
 - ``fresh`` (the default): bugs of the usual kinds in places the planted bugs of issue 12 did not
   touch, for an honest estimate of what the fast suite catches;
@@ -23,7 +23,10 @@ Five sets:
 - ``round4``: a blind fourth round of the same kinds, chosen from the source alone, one in every
   module the fast suite covers (two in the training loop and the statistics) at lines none of
   the other sets touch, for a further honest estimate of what the fast suite catches;
-- ``all``: the five together.
+- ``round5``: a blind fifth round of the same kinds, chosen from the source alone, at most two
+  in a module, weighted towards the distributed ImageNet code, the presets, checkpoints, the
+  results schema and the verdicts, at lines none of the other sets touch;
+- ``all``: the six together.
 
 Run from the checkout root (it takes tens of minutes on two CPU cores; one mutant at a time)::
 
@@ -32,6 +35,7 @@ Run from the checkout root (it takes tens of minutes on two CPU cores; one mutan
     .venv/bin/python benchmarks/mutants.py --set round2              # the blind second round
     .venv/bin/python benchmarks/mutants.py --set round3              # the blind third round
     .venv/bin/python benchmarks/mutants.py --set round4              # the blind fourth round
+    .venv/bin/python benchmarks/mutants.py --set round5              # the blind fifth round
     .venv/bin/python benchmarks/mutants.py --only step-milestone-off-by-one --no-baseline
     .venv/bin/python benchmarks/mutants.py --list                    # names, nothing run
 
@@ -941,21 +945,211 @@ ROUND4: tuple[Mutant, ...] = (
 was read), one in each module the fast suite covers (two in train.py and stats.py) at lines the
 other four sets do not touch, for a further honest estimate of what the fast suite catches."""
 
+ROUND5: tuple[Mutant, ...] = (
+    # distributed.py, checkpoint.py: the world and resuming
+    Mutant(
+        "rank-may-equal-the-world-size",
+        "engine/distributed.py",
+        "if not (0 <= rank < size and 0 <= local <= rank):",
+        "if not (0 <= rank <= size and 0 <= local <= rank):",
+        "boundary",
+    ),
+    Mutant(
+        "agree-forgets-the-negated-maximum",
+        "engine/distributed.py",
+        "lowest, highest = int(low[0]), -int(low[1])",
+        "lowest, highest = int(low[0]), int(low[1])",
+        "sign flip",
+    ),
+    Mutant(
+        "checkpoint-of-another-run-resumed",
+        "engine/checkpoint.py",
+        "if not all(state.get(k) == v for k, v in run.items()):",
+        "if not any(state.get(k) == v for k, v in run.items()):",
+        "wrong operator",
+    ),
+    # imagenet.py, ddp.py: the ImageFolder data and the distributed loop
+    Mutant(
+        "stranger-classes-looked-up-backwards",
+        "engine/imagenet.py",
+        'strangers = [c for c in found["val"] if c not in found["train"]]',
+        'strangers = [c for c in found["train"] if c not in found["val"]]',
+        "swapped operands",
+    ),
+    Mutant(
+        "imagenet-rescale-fits-the-longer-side",
+        "engine/imagenet.py",
+        "size = [round(h * shorter / min(h, w)), round(w * shorter / min(h, w))]",
+        "size = [round(h * shorter / max(h, w)), round(w * shorter / max(h, w))]",
+        "wrong function",
+    ),
+    Mutant(
+        "ddp-top5-error-counts-top1",
+        "engine/ddp.py",
+        '"top5_error": 100 * (1 - c5 / n)}',
+        '"top5_error": 100 * (1 - c1 / n)}',
+        "wrong key",
+    ),
+    Mutant(
+        "ddp-last-step-never-summed",
+        "engine/ddp.py",
+        "if i % 50 == 0 or i == steps:",
+        "if i % 50 == 0:",
+        "dropped case",
+    ),
+    # presets.py: divergence and the ImageNet test scales
+    Mutant(
+        "divergence-needs-both-nan-and-large",
+        "engine/presets.py",
+        "return not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS",
+        "return not math.isfinite(mean_loss) and mean_loss > DIVERGED_LOSS",
+        "wrong operator",
+    ),
+    Mutant(
+        "jittered-test-scales-centre-on-s",
+        "engine/presets.py",
+        "return (self.jitter[0], self.single_scale(), self.jitter[1])",
+        "return (self.jitter[0], self.scale, self.jitter[1])",
+        "wrong key",
+    ),
+    # schema.py, io.py: results files
+    Mutant(
+        "accuracy-allowed-up-to-a-hundred",
+        "results/schema.py",
+        '_SHARE = {"type": "number", "minimum": 0, "maximum": 1}',
+        '_SHARE = {"type": "number", "minimum": 0, "maximum": 100}',
+        "wrong unit",
+    ),
+    Mutant(
+        "model-digest-required-of-old-files",
+        "results/schema.py",
+        '_OPTIONAL = ("model_sha256", "retest")',
+        '_OPTIONAL = ("retest",)',
+        "dropped case",
+    ),
+    Mutant(
+        "frame-top5-reads-top1",
+        "results/io.py",
+        'row[f"{protocol}/top5"] = m["top5_error"]',
+        'row[f"{protocol}/top5"] = m["top1_error"]',
+        "wrong key",
+    ),
+    # significance.py, depth.py, training.py: the verdicts
+    Mutant(
+        "paired-standard-error-without-the-root",
+        "report/significance.py",
+        "se=noise / math.sqrt(n) if n else math.nan",
+        "se=noise / n if n else math.nan",
+        "dropped call",
+    ),
+    Mutant(
+        "not-lower-contradicted-by-higher",
+        "report/significance.py",
+        "status = Status.CONTRADICTED if went_lower else Status.SUPPORTED",
+        "status = Status.CONTRADICTED if went_higher else Status.SUPPORTED",
+        "wrong key",
+    ),
+    Mutant(
+        "monotonic-when-any-step-falls",
+        "report/depth.py",
+        '"monotonic": bool(steps) and all(s[2] < 0 for s in steps)',
+        '"monotonic": bool(steps) and any(s[2] < 0 for s in steps)',
+        "wrong function",
+    ),
+    Mutant(
+        "saturation-one-sided",
+        "report/depth.py",
+        "if abs(last) <= crit:",
+        "if last <= crit:",
+        "missing abs",
+    ),
+    Mutant(
+        "best-epoch-is-the-worst",
+        "report/training.py",
+        'best = max(h, key=lambda e: e["val_acc"]) if h else None',
+        'best = min(h, key=lambda e: e["val_acc"]) if h else None',
+        "wrong function",
+    ),
+    Mutant(
+        "epochs-run-is-the-budget",
+        "report/training.py",
+        '"epochs_run": len(h),',
+        '"epochs_run": c["epochs"],',
+        "wrong key",
+    ),
+    # data.py, loader.py, evaluate.py, cost.py, cli.py
+    Mutant(
+        "channel-stats-count-every-channel",
+        "engine/data.py",
+        "count = images.numel() // images.shape[1]",
+        "count = images.numel()",
+        "wrong unit",
+    ),
+    Mutant(
+        "loader-rescale-fits-the-longer-side",
+        "engine/loader.py",
+        "shorter = min(h, w)",
+        "shorter = max(h, w)",
+        "wrong function",
+    ),
+    Mutant(
+        "top-k-needs-every-guess-right",
+        "engine/evaluate.py",
+        "return int((top == labels[:, None]).any(dim=1).sum())",
+        "return int((top == labels[:, None]).all(dim=1).sum())",
+        "wrong function",
+    ),
+    Mutant(
+        "folder-flip-averaged-over-images",
+        "engine/evaluate.py",
+        'views[f"dense@{q}+flip"] = both.mean(1)',
+        'views[f"dense@{q}+flip"] = both.mean(0)',
+        "wrong axis",
+    ),
+    Mutant(
+        "flops-are-macs",
+        "analysis/cost.py",
+        'return 2 * int(layer_table(spec, batch)["macs"].sum())',
+        'return int(layer_table(spec, batch)["macs"].sum())',
+        "dropped factor",
+    ),
+    Mutant(
+        "positive-int-accepts-zero",
+        "cli.py",
+        '    if value < 1:\n        raise argparse.ArgumentTypeError(f"must be a positive integer',
+        '    if value < 0:\n        raise argparse.ArgumentTypeError(f"must be a positive integer',
+        "boundary",
+    ),
+)
+"""A blind fifth round: 24 more bugs of the usual kinds, chosen from the source alone (no test
+was read), at most two in a module, weighted towards the distributed ImageNet code, the presets,
+checkpoints, the results schema and the verdicts, at lines the other five sets do not touch, for
+a further honest estimate of what the fast suite catches."""
+
 SETS: dict[str, tuple[Mutant, ...]] = {
     "fresh": FRESH,
     "issue": ISSUE,
     "round2": ROUND2,
     "round3": ROUND3,
     "round4": ROUND4,
-    "all": FRESH + ISSUE + ROUND2 + ROUND3 + ROUND4,
+    "round5": ROUND5,
+    "all": FRESH + ISSUE + ROUND2 + ROUND3 + ROUND4 + ROUND5,
 }
 
 COVERING: dict[str, tuple[str, ...]] = {
     "engine/train.py": ("tests/test_train.py", "tests/test_recipe.py"),
-    "engine/presets.py": ("tests/test_train.py", "tests/test_recipe.py"),
+    "engine/presets.py": (
+        "tests/test_train.py",
+        "tests/test_recipe.py",
+        "tests/test_distributed.py",
+    ),
     "engine/nets.py": ("tests/test_train.py", "tests/test_retest.py"),
     "engine/checkpoint.py": ("tests/test_train.py",),
-    "engine/evaluate.py": ("tests/test_evaluate.py", "tests/test_recipe.py"),
+    "engine/evaluate.py": (
+        "tests/test_evaluate.py",
+        "tests/test_recipe.py",
+        "tests/test_distributed.py",
+    ),
     "engine/loader.py": ("tests/test_loader.py", "tests/test_recipe.py"),
     "results/io.py": ("tests/test_results.py",),
     "results/schema.py": ("tests/test_results.py", "tests/test_layout.py"),

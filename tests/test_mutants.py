@@ -25,7 +25,12 @@ mutants = load()
 
 @pytest.mark.parametrize(
     "mutant",
-    mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4,
+    mutants.FRESH
+    + mutants.ISSUE
+    + mutants.ROUND2
+    + mutants.ROUND3
+    + mutants.ROUND4
+    + mutants.ROUND5,
     ids=lambda m: m.name,
 )
 def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
@@ -43,7 +48,15 @@ def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
     assert len(mutants.ROUND2) >= 20
     assert len(mutants.ROUND3) >= 20
     assert len(mutants.ROUND4) >= 20
-    every = mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4
+    assert len(mutants.ROUND5) >= 20
+    every = (
+        mutants.FRESH
+        + mutants.ISSUE
+        + mutants.ROUND2
+        + mutants.ROUND3
+        + mutants.ROUND4
+        + mutants.ROUND5
+    )
     assert mutants.SETS["all"] == every
 
 
@@ -77,6 +90,17 @@ def test_the_fourth_round_plants_its_bugs_in_new_places() -> None:
         clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
         assert not clashes, f"{m.name} mutates the place of {clashes}"
     files = [m.file for m in mutants.ROUND4]
+    assert max(files.count(f) for f in files) <= 2
+
+
+def test_the_fifth_round_plants_its_bugs_in_new_places() -> None:
+    """Likewise for ROUND5, against every earlier set, at most two mutants a module."""
+    earlier = mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4
+    for m in mutants.ROUND5:
+        same_file = [e for e in earlier if e.file == m.file]
+        clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
+        assert not clashes, f"{m.name} mutates the place of {clashes}"
+    files = [m.file for m in mutants.ROUND5]
     assert max(files.count(f) for f in files) <= 2
 
 
