@@ -137,6 +137,7 @@ def test_mistakes_are_one_line_before_the_data_loads(
         (["train", "--width", "inf"], "must be a positive finite number"),
         (["train", "--lr", "nan"], "must be a positive finite number"),
         (["train", "--lr", "0"], "must be a positive finite number"),  # zero is not positive
+        (["train", "--batch-size", "0"], "must be a positive integer"),
         (["train", "--width", "-0.5"], "must be a positive finite number"),
         (["train", "--width", "nan"], "must be a positive finite number"),
         (["train", "--seed", "-1"], "must be an integer from 0"),  # the schema's range

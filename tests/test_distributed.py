@@ -206,6 +206,7 @@ def test_dense_views_of_whole_images_of_several_shapes() -> None:
         alone = torch.cat([dense(image[None]).softmax(1) for image in wide])
     assert list(views) == folder_protocols((32, 48))
     assert torch.allclose(views["dense@32"], views["centre"], atol=1e-6)
+    assert torch.allclose(views["dense@32+flip"], views["flip"], atol=1e-6)  # per image
     assert torch.allclose(views["dense@48"], alone, atol=1e-6)
     both = (views["dense@32+flip"] + views["dense@48+flip"]) / 2
     assert torch.allclose(views["dense multi-scale"], both)
@@ -316,3 +317,9 @@ def test_the_imagenet_preset_is_the_papers_recipe() -> None:
     with pytest.raises(ValueError, match="trained net A"):
         imagenet_preset(arch="vgg16")
     assert imagenet_preset(arch="vgg16", init="glorot").arch == "vgg16"
+
+
+def test_the_jittered_nets_are_tested_at_smin_the_middle_and_smax() -> None:
+    """Table 4's rule for S in [Smin, Smax]: Q = {Smin, (Smin + Smax) / 2, Smax}."""
+    assert imagenet_preset(jitter=(256, 512)).test_scales() == (256, 384, 512)
+    assert imagenet_preset().test_scales() == (224, 256, 288)

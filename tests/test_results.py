@@ -335,3 +335,10 @@ def test_best_val_acc_is_the_best_epoch_not_the_last_or_the_worst(tiny_run: dict
         {**first, "epoch": e, "val_acc": acc} for e, acc in enumerate([0.2, 0.5, 0.4], 1)
     ]
     assert runs_frame([run]).loc[0, "best_val_acc"] == pytest.approx(0.5)
+
+
+def test_the_runs_frame_keeps_top1_and_top5_apart(tiny_run: dict) -> None:
+    run = copy.deepcopy(tiny_run)
+    run["test"]["centre"].update(top1_error=40.0, top5_error=7.5)
+    row = runs_frame([run]).iloc[0]
+    assert (row["centre/top1"], row["centre/top5"]) == (40.0, 7.5)
