@@ -60,48 +60,24 @@ def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
     assert mutants.SETS["all"] == every
 
 
-def test_the_second_round_plants_its_bugs_in_new_places() -> None:
-    """A blind round measures the suite on code the earlier sets did not mutate: no mutant of
-    ROUND2 changes text an earlier mutant changes."""
-    earlier = mutants.FRESH + mutants.ISSUE
-    for m in mutants.ROUND2:
+BLIND_ROUNDS = [  # (round, the sets before it, the most mutants it may plant in one module)
+    ("round2", mutants.FRESH + mutants.ISSUE, None),
+    ("round3", mutants.FRESH + mutants.ISSUE + mutants.ROUND2, 3),
+    ("round4", mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3, 2),
+    ("round5", mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4, 2),
+]
+
+
+@pytest.mark.parametrize("name, earlier, most", BLIND_ROUNDS, ids=[r[0] for r in BLIND_ROUNDS])
+def test_each_blind_round_plants_its_bugs_in_new_places(name: str, earlier: tuple, most) -> None:
+    """A blind round measures the suite on code the earlier sets did not mutate: none of its
+    mutants changes text an earlier mutant changes, and it spreads over the modules."""
+    for m in mutants.SETS[name]:
         same_file = [e for e in earlier if e.file == m.file]
         clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
         assert not clashes, f"{m.name} mutates the place of {clashes}"
-
-
-def test_the_third_round_plants_its_bugs_in_new_places() -> None:
-    """Likewise for ROUND3: no mutant changes text that a mutant of FRESH, ISSUE or ROUND2
-    changes, and no module takes more than three of its mutants."""
-    earlier = mutants.FRESH + mutants.ISSUE + mutants.ROUND2
-    for m in mutants.ROUND3:
-        same_file = [e for e in earlier if e.file == m.file]
-        clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
-        assert not clashes, f"{m.name} mutates the place of {clashes}"
-    files = [m.file for m in mutants.ROUND3]
-    assert max(files.count(f) for f in files) <= 3
-
-
-def test_the_fourth_round_plants_its_bugs_in_new_places() -> None:
-    """Likewise for ROUND4, against every earlier set, at most two mutants a module."""
-    earlier = mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3
-    for m in mutants.ROUND4:
-        same_file = [e for e in earlier if e.file == m.file]
-        clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
-        assert not clashes, f"{m.name} mutates the place of {clashes}"
-    files = [m.file for m in mutants.ROUND4]
-    assert max(files.count(f) for f in files) <= 2
-
-
-def test_the_fifth_round_plants_its_bugs_in_new_places() -> None:
-    """Likewise for ROUND5, against every earlier set, at most two mutants a module."""
-    earlier = mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4
-    for m in mutants.ROUND5:
-        same_file = [e for e in earlier if e.file == m.file]
-        clashes = [e.name for e in same_file if e.old in m.old or m.old in e.old]
-        assert not clashes, f"{m.name} mutates the place of {clashes}"
-    files = [m.file for m in mutants.ROUND5]
-    assert max(files.count(f) for f in files) <= 2
+    files = [m.file for m in mutants.SETS[name]]
+    assert most is None or max(files.count(f) for f in files) <= most
 
 
 def test_a_planted_bug_is_caught_in_a_copy_and_the_source_is_untouched() -> None:
