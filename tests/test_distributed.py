@@ -18,7 +18,7 @@ from torchvision.io import write_jpeg
 from vggrepro import cli
 from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import build, to_dense
-from vggrepro.engine import distributed
+from vggrepro.engine import ddp, distributed
 from vggrepro.engine.ddp import train_imagenet
 from vggrepro.engine.distributed import DistributedError, World
 from vggrepro.engine.evaluate import folder_protocols, folder_views
@@ -48,13 +48,15 @@ RESUME_STEPS = 3
 """Steps per epoch of the ``AUGMENTED`` runs: 24 training images, global batch 8."""
 
 
-def write_folder(root: Path, per_class: int, val_per_class: int = 2, wider: int = 4) -> Path:
-    """An ImageFolder of three classes of noisy 32 px high JPEGs whose mean colour is the
+def write_folder(
+    root: Path, per_class: int, val_per_class: int = 2, wider: int = 4, classes: int = 3
+) -> Path:
+    """An ImageFolder of ``classes`` classes of noisy 32 px high JPEGs whose mean colour is the
     class's; every other one ``wider`` px wider than high."""
     g = torch.Generator().manual_seed(0)
-    colours = torch.rand(3, 3, 1, 1, generator=g) * 200
+    colours = torch.rand(classes, 3, 1, 1, generator=g) * 200
     for split, n in (("train", per_class), ("val", val_per_class)):
-        for c in range(3):
+        for c in range(classes):
             folder = root / split / f"class{c}"
             folder.mkdir(parents=True)
             for i in range(n):
@@ -156,6 +158,31 @@ def test_a_two_rank_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
     assert resumed["model_sha256"] == whole["model_sha256"] and resumed["test"] == whole["test"]
     assert resumed["provenance"]["world_size"] == 2 and resumed["provenance"]["backend"] == "gloo"
     assert resumed["config"]["batch_size"] == 8 and resumed["provenance"]["per_rank_batch"] == 4
+
+
+def test_the_test_protocols_count_top5_apart_from_top1(tmp_path: Path) -> None:
+    """Seven classes, so that top-5 differs from top-1: the centre-crop errors of ``ddp.test``
+    are those counted here from the net's class scores, and top-5 is below top-1."""
+    data = scan(write_folder(tmp_path, per_class=2, val_per_class=3, classes=7))
+    torch.manual_seed(0)
+    cfg = imagenet_preset(**TINY, init="kaiming")  # N(0, 0.01^2) gives equal posteriors
+    run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
+    errors = ddp.test(run)
+    run.model.eval()
+    hits, n = torch.zeros(2), 0
+    with torch.no_grad():
+        for centre, _, y in run.test:
+            top = run.model(ddp._inputs(run, centre)).topk(5, dim=1).indices
+            hits += torch.tensor([(top[:, 0] == y).sum(), (top == y[:, None]).any(1).sum()])
+            n += len(y)
+    assert n == 21
+    expected = (100 * (1 - hits / n)).tolist()
+    assert [errors["centre"]["top1_error"], errors["centre"]["top5_error"]] == pytest.approx(
+        expected
+    )
+    assert expected[1] < expected[0]
+    assert set(errors) == set(folder_protocols(cfg.test_scales()))
+    assert all(e["top5_error"] <= e["top1_error"] for e in errors.values())
 
 
 def test_each_rank_reads_a_disjoint_share_and_together_they_read_everything(
