@@ -1531,6 +1531,11 @@ def main(argv: Sequence[str] | None = None) -> list[Outcome]:
         print(f"baseline, no mutant: {base.detail} ({base.seconds:.0f} s)", flush=True)
         if base.verdict != "missed":  # the unmutated code failed its own tests
             raise SystemExit("the covering tests fail without a mutant; fix them first")
+        if args.make_test:  # a failure of the whole suite must be the mutant's doing
+            whole = run_one(None, ["tests"], True, args.timeout, args.show, args.checkout)
+            print(f"baseline, whole suite: {whole.detail} ({whole.seconds:.0f} s)", flush=True)
+            if whole.verdict != "missed":
+                raise SystemExit("the whole suite fails without a mutant; fix it first")
     outcomes = []
     for m in mutants:
         o = run_one(m, tests_for(m), args.slow, args.timeout, args.show, args.checkout)
