@@ -276,6 +276,9 @@ def test_out_of_range_values_are_rejected_and_the_bounds_accepted(
         "2026-01-01T00:00+00:00",  # no seconds
         "2026-01-01T00:00:00+0000",
         "2026-01-01T00:00:00Z trailing",
+        "2026-13-45T25:61:61Z",  # the right shape, no such time
+        "2026-02-30T00:00:00Z",
+        "2026-01-01T24:00:00+00:00",
         "",
         1767225600,
         None,

@@ -9,9 +9,10 @@ are optional in a file (older files lack them); the others are required.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
 SCHEMA_VERSION = 1
@@ -29,7 +30,10 @@ CONFIG_FIELDS = ("arch", "batch_norm", "init", "width", "fc_width", "epochs", "b
 _TIME = {
     "type": "string",
     "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+    "format": "date-time",
 }
+"""An RFC 3339 time: the pattern fixes its shape, the format check its calendar (no 13th month,
+no 25th hour)."""
 _SECONDS = {"type": "number", "minimum": 0}
 _COUNT = {"type": "integer", "minimum": 0}
 _SHARE = {"type": "number", "minimum": 0, "maximum": 1}
@@ -160,7 +164,13 @@ SCHEMA: dict[str, Any] = {
 """The results file, as a JSON Schema (draft 2020-12), built from ``RunResult``: every required
 field, its type and its range. A JSON boolean is never a number here, as JSON Schema defines."""
 
-_VALIDATOR = Draft202012Validator(SCHEMA)
+_FORMATS = FormatChecker(formats=())
+# jsonschema checks "date-time" only with the optional rfc3339-validator installed; the standard
+# library reads the calendar of a time whose shape the pattern has already checked.
+_FORMATS.checks("date-time", raises=ValueError)(
+    lambda value: not isinstance(value, str) or datetime.fromisoformat(value) is not None
+)
+_VALIDATOR = Draft202012Validator(SCHEMA, format_checker=_FORMATS)
 
 
 class ResultError(ValueError):
