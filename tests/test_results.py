@@ -142,6 +142,12 @@ def test_aggregate_over_seeds(tiny_run: dict, tmp_path: Path) -> None:
     assert load_runs(tmp_path) and all(r["run_id"].startswith("g/") for r in load_runs(tmp_path))
 
 
+def test_a_csv_value_that_rounds_to_zero_has_no_sign(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"gain": [-0.0, -1e-9, -0.00004, -0.00006, 2.5]})
+    lines = export_csv(frame, tmp_path / "t.csv").read_text().split()
+    assert lines == ["gain", "0.0000", "0.0000", "0.0000", "-0.0001", "2.5000"]
+
+
 def test_missing_folder_has_no_runs(tmp_path: Path) -> None:
     assert load_runs(tmp_path / "nothing") == []
 

@@ -99,10 +99,14 @@ def aggregate(frame: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
 
 
 def export_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a table as CSV with a stable column order; a named index (row labels such as
-    ``config``) becomes the first column(s), an unnamed one (row numbers) is left out."""
+    """Write a table as CSV with a stable column order and four decimals (a value that rounds
+    to zero is written 0.0000, without a sign); a named index (row labels such as ``config``)
+    becomes the first column(s), an unnamed one (row numbers) is left out."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     labelled = any(name is not None for name in frame.index.names)
+    frame = frame.copy()
+    for column in frame.select_dtypes("float").columns:
+        frame[column] = frame[column].round(4) + 0.0  # -0.0 + 0.0 is 0.0
     frame.to_csv(path, index=labelled, float_format="%.4f")
     return path
