@@ -116,6 +116,21 @@ def test_the_project_root_is_found_from_below_and_not_assumed(tmp_path: Path) ->
     assert project_root(tmp_path) == tmp_path.resolve()  # no checkout above: where it is
 
 
+@pytest.mark.parametrize("marker", ["_config.yml", "results"])
+def test_one_marker_alone_is_not_a_checkout(tmp_path: Path, marker: str) -> None:
+    """A folder with only a ``_config.yml`` (another Jupyter Book) or only a ``results`` folder
+    is not taken for the checkout: the search goes on up to the folder that holds both."""
+    (tmp_path / "_config.yml").touch()
+    (tmp_path / "results").mkdir()
+    inner = tmp_path / "project" / "book"
+    inner.mkdir(parents=True)
+    if marker == "results":
+        (inner.parent / marker).mkdir()
+    else:
+        (inner.parent / marker).touch()
+    assert project_root(inner) == tmp_path.resolve()
+
+
 def test_reading_results_never_trains(tmp_path: Path) -> None:
     with pytest.raises(ResultError, match=r"no recorded runs of grid 'lrn'.*make smoke"):
         recorded.load_grid("lrn", tmp_path)
