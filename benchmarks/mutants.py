@@ -1364,7 +1364,7 @@ COVERING: dict[str, tuple[str, ...]] = {
     "engine/ddp.py": ("tests/test_distributed.py",),
     "reference.py": ("tests/test_cost.py", "tests/test_claims.py", "tests/test_ablations.py"),
     "files.py": ("tests/test_layout.py", "tests/test_results.py"),
-    "analysis/figures.py": ("tests/test_chapters.py",),
+    "analysis/figures.py": ("tests/test_figures.py",),
 }
 """The test files that cover each source file: all a mutant of that file is run against."""
 

@@ -14,13 +14,14 @@ import torch
 import torch.nn.functional as F
 from conftest import TINY, tiny_cifar
 
+from vggrepro.arch.configs import VGGSpec
 from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import build
 from vggrepro.engine import presets
 from vggrepro.engine import train as train_module
 from vggrepro.engine.data import CIFAR10, split_validation
 from vggrepro.engine.loader import DeviceLoader
-from vggrepro.engine.nets import load_model, save_model
+from vggrepro.engine.nets import load_model, save_model, weights_digest
 from vggrepro.engine.presets import PLAIN_LR, PRESETS, STALL_MARGIN, TrainConfig, preset, stalled
 from vggrepro.engine.train import train
 from vggrepro.results.io import load_result, load_runs
@@ -175,6 +176,24 @@ def test_saved_model_round_trips_in_fp16(tiny: CIFAR10, tmp_path: Path) -> None:
     with torch.no_grad():
         torch.testing.assert_close(model(x), half(x), rtol=1e-2, atol=1e-2)
     assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "m.pt").stat().st_size
+
+
+def test_the_weights_digest_covers_every_weight_and_the_batch_norm_statistics(
+    tmp_path: Path,
+) -> None:
+    """Two nets that differ only in one running statistic, or one weight, have different
+    digests; the same weights saved and loaded again have the same one."""
+    torch.manual_seed(0)
+    net = build(VGGSpec("A", num_classes=10, resolution=32, width=1 / 16, fc_width=8,
+                        batch_norm=True))  # fmt: skip
+    first = weights_digest(net)
+    assert weights_digest(load_model(save_model(net, tmp_path / "net.pt"))) == first
+    assert weights_digest(build(net.spec)) != first  # other weights
+    net.features[1].running_var[0] += 1.0  # a buffer, not a parameter
+    second = weights_digest(net)
+    assert second != first
+    net.classifier[-1].bias.data[0] += 1.0
+    assert weights_digest(net) not in (first, second)
 
 
 def test_unknown_preset_or_option_is_named() -> None:

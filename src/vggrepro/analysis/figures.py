@@ -16,6 +16,7 @@ COLOURS = {
     "conv1": "#8172b2",
     "conv5": "#64b5cd",
     "LRN": "#ccb974",
+    "BN": "#937860",
     "maxpool": "#c44e52",
     "FC": "#55a868",
     "soft-max": "#dd8452",
@@ -25,15 +26,16 @@ COLOURS = {
 
 def _kind(kind: str, kernel: int) -> str:
     """The colour key of a planned layer."""
-    return {"conv": f"conv{kernel}", "lrn": "LRN", "fc": "FC"}.get(kind, kind)
+    return {"conv": f"conv{kernel}", "lrn": "LRN", "bn": "BN", "fc": "FC"}.get(kind, kind)
 
 
 def draw_layer_stack(spec: VGGSpec, ax: Axes | None = None) -> Axes:
     """Draw the layers of ``spec`` left to right, one box each, stages set apart.
 
     A box's height is the side of the layer's output map (drawn to scale against the input);
-    its width grows with the log of its channels. The FC layers and the soft-max output
-    vectors: their boxes have a fixed height. Each box is labelled with the paper's name.
+    its width grows with the log of its channels (pooling, LRN and batch-norm boxes are thin).
+    The FC layers and the soft-max output vectors: their boxes have a fixed height. Each box is
+    labelled with the paper's name.
     """
     # Long as one drawing, top to bottom: split, it would scatter the coordinates it shares.
     if ax is None:
@@ -55,7 +57,8 @@ def draw_layer_stack(spec: VGGSpec, ax: Axes | None = None) -> Axes:
         key = _kind(kind, kernel)
         if kind == "conv":
             sides.setdefault(s, side)
-        width = 0.35 if kind in ("maxpool", "lrn") else 0.45 + 0.12 * math.log2(channels / 64 + 1)
+        thin = kind in ("maxpool", "lrn", "bn")
+        width = 0.35 if thin else 0.45 + 0.12 * math.log2(channels / 64 + 1)
         height = vector_height if key in ("FC", "soft-max") else full * side / spec.resolution
         ax.add_patch(
             Rectangle((x, -height / 2), width, height, facecolor=COLOURS[key], edgecolor="black")
