@@ -5,6 +5,7 @@ The data are a few dozen tiny JPEGs of three classes written into a temporary fo
 is VGG-11 at a sixteenth of the width with an FC head of 16, on 32 px crops.
 """
 
+import math
 import os
 import shutil
 import socket
@@ -137,6 +138,8 @@ def test_two_ranks_of_batch_b_step_as_one_process_of_batch_2b(
     result = train_imagenet(cfg, data, World(), torch.device("cpu"), run_id="imagenet/t",
                             model_path=tmp_path / "one.pt", workers=0, progress=False)  # fmt: skip
     assert result["provenance"]["per_rank_batch"] == 8 and len(result["history"]) == 1
+    # N(0, 0.01^2) weights give equal posteriors, so the step's mean loss is ln(3 classes).
+    assert result["history"][0]["train_loss"] == pytest.approx(math.log(3), abs=1e-4)
     one, two = (load_model(p).state_dict() for p in (tmp_path / "one.pt", two_ranks["one-step"]))
     torch.manual_seed(cfg.seed)  # the initial weights, as train_imagenet draws them
     initial = initialise(build(cfg.spec(len(data.classes))), cfg.init).state_dict()
