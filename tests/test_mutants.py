@@ -31,7 +31,8 @@ mutants = load()
     + mutants.ROUND3
     + mutants.ROUND4
     + mutants.ROUND5
-    + mutants.ROUND6,
+    + mutants.ROUND6
+    + mutants.ROUND7,
     ids=lambda m: m.name,
 )
 def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
@@ -51,6 +52,7 @@ def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
     assert len(mutants.ROUND4) >= 20
     assert len(mutants.ROUND5) >= 20
     assert len(mutants.ROUND6) >= 20
+    assert len(mutants.ROUND7) >= 20
     every = (
         mutants.FRESH
         + mutants.ISSUE
@@ -59,6 +61,7 @@ def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
         + mutants.ROUND4
         + mutants.ROUND5
         + mutants.ROUND6
+        + mutants.ROUND7
     )
     assert mutants.SETS["all"] == every
 
@@ -68,7 +71,8 @@ BLIND_ROUNDS = [  # (round, the sets before it, the most mutants it may plant in
     ("round3", mutants.FRESH + mutants.ISSUE + mutants.ROUND2, 3),
     ("round4", mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3, 2),
     ("round5", mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4, 2),
-    ("round6", mutants.SETS["all"][: -len(mutants.ROUND6)], 2),
+    ("round6", mutants.SETS["all"][: -len(mutants.ROUND6 + mutants.ROUND7)], 2),
+    ("round7", mutants.SETS["all"][: -len(mutants.ROUND7)], 2),
 ]
 
 
