@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -28,7 +29,11 @@ from vggrepro.engine.imagenet import (
     Stats,
     TrainImages,
     eval_loader,
+    image_stats,
+    read_image,
+    rescale,
     scan,
+    subset,
     train_loader,
 )
 from vggrepro.engine.nets import load_model
@@ -221,6 +226,33 @@ def test_augmentation_depends_on_seed_epoch_and_image_only(tmp_path: Path) -> No
     assert crop.shape == (3, 32, 32) and label == data.train[3][1]
     assert shift.abs().sum() > 0 and not torch.equal(shift, later)
     assert shift[2] == 0  # no shift along a component without spread
+    # Each principal component is scaled by its standard deviation, the root of its eigenvalue.
+    torch.testing.assert_close(images.components, torch.diag(torch.tensor([0.2, 0.1, 0.0])))
+
+
+def test_the_image_statistics_are_those_of_the_sampled_pixels(tmp_path: Path) -> None:
+    data = scan(write_folder(tmp_path, per_class=5))
+    cfg = imagenet_preset(**TINY)
+    stats = image_stats(data.train, cfg, workers=0)
+    pixels = torch.cat([
+        rescale(read_image(path), cfg.single_scale()).reshape(3, -1).double() / 255
+        for path, _ in subset(data.train, cfg.stats_images)
+    ], 1)  # fmt: skip
+    assert pixels.shape[1] > 12 * 32 * 32 - 1  # twelve images, the wider ones larger
+    centred = torch.cov(pixels, correction=0)
+    torch.testing.assert_close(torch.tensor(stats.mean).double(), pixels.mean(1))
+    torch.testing.assert_close(torch.tensor(stats.std).double(), pixels.std(1, correction=0))
+    torch.testing.assert_close(
+        torch.tensor(stats.eigenvalues).double(), torch.linalg.eigvalsh(centred)
+    )
+
+
+def test_the_colour_shift_is_added_in_pixel_units() -> None:
+    """A shift of 0.1 (in [0, 1] units) moves a black pixel to 0.1 before normalisation."""
+    stats = Stats((0.0,) * 3, (1.0,) * 3, (1.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    run = SimpleNamespace(device=torch.device("cpu"), stats=stats)
+    x = ddp._inputs(run, torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.tensor([[0.1, 0, 0]]))
+    torch.testing.assert_close(x[0, :, 0, 0], torch.tensor([0.1, 0.0, 0.0]))
 
 
 def test_dense_views_of_whole_images_of_several_shapes() -> None:
