@@ -281,6 +281,13 @@ def test_torchrun_variables_make_the_world() -> None:
     assert distributed.detect({}) == World()
     with pytest.raises(DistributedError, match="RANK=4, WORLD_SIZE=4"):
         distributed.detect({**env, "RANK": "4"})
+    assert distributed.detect({**env, "RANK": "0", "LOCAL_RANK": "0"}) == World(0, 4, 0)
+    assert distributed.detect({**env, "LOCAL_RANK": "3"}) == World(3, 4, 3)
+    for bad in ({"LOCAL_RANK": "4"}, {"LOCAL_RANK": "-1"}, {"RANK": "-1"}, {"WORLD_SIZE": "3"}):
+        with pytest.raises(DistributedError, match="no such place"):
+            distributed.detect({**env, **bad})
+    with pytest.raises(DistributedError, match="must be integers: RANK='x'"):
+        distributed.detect({**env, "RANK": "x"})
     assert distributed.backend(torch.device("cpu")) == "gloo"
     assert distributed.backend(torch.device("cuda", 0)) == "nccl"
 
@@ -366,6 +373,29 @@ def test_data_errors_are_one_line(
     root = write_folder(tmp_path / "data", per_class=3)
     damage(root)
     assert message in _one_line_error(capsys, _imagenet(root, tmp_path))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"crop": 16, "scale": 32}, "crop 16 is too small"),
+        ({"jitter": (40, 36)}, r"jitter \(40, 36\) must satisfy smin <= smax"),
+        ({"jitter": (30, 40)}, "training scale 30 is below the 32 px crop"),
+        ({"scale": 31}, "training scale 31 is below the 32 px crop"),
+        ({"eval_scales": (31, 48)}, "test scales .* must be at least the 32 px crop"),
+        ({"colour_std": -0.1}, "colour_std must be non-negative"),
+    ],
+)
+def test_an_impossible_imagenet_recipe_is_refused(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        imagenet_preset(**{**TINY, **options})
+
+
+def test_the_imagenet_recipe_accepts_its_boundaries() -> None:
+    """A crop of 32 px at scale 32, jittering over one scale, a test scale equal to the crop
+    and no colour spread are all possible."""
+    cfg = imagenet_preset(**{**TINY, "jitter": (32, 32), "eval_scales": (32,), "colour_std": 0})
+    assert (cfg.crop, cfg.jitter, cfg.test_scales(), cfg.colour_std) == (32, (32, 32), (32,), 0)
 
 
 def test_the_imagenet_preset_is_the_papers_recipe() -> None:

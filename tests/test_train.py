@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import TINY, tiny_cifar
+from tqdm import tqdm
 
 from vggrepro.arch.configs import VGGSpec
 from vggrepro.arch.initialisation import initialise
@@ -194,6 +196,38 @@ def test_the_weights_digest_covers_every_weight_and_the_batch_norm_statistics(
     assert second != first
     net.classifier[-1].bias.data[0] += 1.0
     assert weights_digest(net) not in (first, second)
+
+
+def test_an_epochs_loss_and_accuracy_are_means_over_images(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of 20 and 10 images with mean losses 2 and 5 and 5 and 10 hits: the epoch's
+    mean loss is (40 + 50) / 30 = 3, its accuracy 15 / 30."""
+    steps = iter([(torch.tensor(2.0), torch.tensor(5)), (torch.tensor(5.0), torch.tensor(10))])
+    monkeypatch.setattr(train_module, "train_step", lambda run, x, y: next(steps))
+    batches = [(torch.zeros(n, 1), torch.zeros(n, dtype=torch.long)) for n in (20, 10)]
+    run = SimpleNamespace(model=torch.nn.Linear(1, 1), device=torch.device("cpu"), train=batches)
+    loss, acc = train_module.train_epoch(run, tqdm(disable=True), epoch=0)
+    assert (loss, acc) == (pytest.approx(3.0), pytest.approx(0.5))
+
+
+def test_validation_needs_exactly_one_image_per_class() -> None:
+    data = SimpleNamespace(classes=list(range(10)))
+    train_module._check_validation(preset("smoke", n_val=10), data)
+    with pytest.raises(ValueError, match="n_val=9: validation needs at least one image"):
+        train_module._check_validation(preset("smoke", n_val=9), data)
+
+
+def test_a_loss_diverges_above_100_or_when_not_finite() -> None:
+    assert presets.diverged(float("nan")) and presets.diverged(float("inf"))
+    assert presets.diverged(100.01) and not presets.diverged(100.0)
+    assert not presets.diverged(2.3)
+
+
+def test_a_milestone_never_drops_the_rate_before_the_first_epoch() -> None:
+    cfg = preset("smoke", epochs=10, schedule="step", milestones=(0.04, 0.5, 0.97))
+    assert cfg.drop_epochs() == [1, 5, 10]
+    assert cfg.planned_drops() == 2  # a drop after the last epoch is never made
 
 
 def test_unknown_preset_or_option_is_named() -> None:
