@@ -105,3 +105,17 @@ def test_the_torchinfo_summary_names_modules_by_their_dotted_path() -> None:
     modules = list(torchinfo_summary(spec, depth=2)["module"])
     assert modules[:3] == ["features", "features.0", "features.1"]
     assert "classifier" in modules and modules[-1].startswith("classifier.")
+
+
+@pytest.mark.slow
+def test_a_net_fresh_from_the_builder_computes_its_torchvision_twins_function() -> None:
+    """A net as ``build`` returns it (in training mode, dropout on) takes every tensor of
+    torchvision's VGG-11-BN and then gives its outputs: the comparison runs both in eval mode."""
+    from vggrepro.analysis.summary import torchvision_difference
+    from vggrepro.arch.models import build
+
+    model = build("A", batch_norm=True)
+    assert model.training
+    found = torchvision_difference(model)
+    assert found["tensors"] == 8 * 2 + 8 * 5 + 3 * 2  # conv w, b; BN w, b, mean, var, count; FC
+    assert found["max_abs_diff"] < 1e-5 and not model.training
