@@ -55,6 +55,23 @@ def test_init_grid_trains_the_warm_start_source_first(
     assert [r["run_id"] for r in again] == [r["run_id"] for r in runs]
 
 
+def test_each_seed_warm_starts_from_the_source_net_of_its_own_seed(
+    tiny: CIFAR10, tmp_path: Path
+) -> None:
+    names = grids._ordered(grids.GRIDS["init"])
+    recorded, (first, rest) = grids._plan(
+        "init", names, (0, 1), tiny, "smoke", tmp_path / "r", tmp_path / "ck", {}
+    )
+    assert recorded == {} and {j.run_id for j in first} == {"init/vgg11_paper-s0",
+                                                            "init/vgg11_paper-s1"}  # fmt: skip
+    warm = {j.run_id: Path(j.cfg.warm_start) for j in rest if j.cfg.warm_start}
+    assert warm == {
+        f"init/vgg19_warm-s{s}": tmp_path / "ck" / "init" / f"vgg11_paper-s{s}.model.pt"
+        for s in (0, 1)
+    }
+    assert [j.cfg.seed for j in first] == [0, 1]
+
+
 def test_a_run_recorded_by_another_grid_is_shared_not_trained_again(
     tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

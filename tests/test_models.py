@@ -41,6 +41,20 @@ def test_lrn_only_in_a_lrn_right_after_the_first_relu() -> None:
             assert "LocalResponseNorm" not in kinds
 
 
+def test_lrn_has_alexnets_settings_in_pytorchs_convention() -> None:
+    """AlexNet's k = 2, n = 5, alpha = 1e-4, beta = 0.75; PyTorch divides its alpha by n."""
+    lrn = build("A-LRN", **SMALL).features[2]
+    assert isinstance(lrn, nn.LocalResponseNorm)
+    assert (lrn.size, lrn.beta, lrn.k) == (5, 0.75, 2.0)
+    assert lrn.alpha / lrn.size == pytest.approx(1e-4)
+
+
+def test_dropout_follows_the_spec_and_defaults_to_the_papers_half() -> None:
+    drops = [m.p for m in build("A", dropout=0.3, **SMALL).classifier if isinstance(m, nn.Dropout)]
+    assert drops == [0.3, 0.3]
+    assert VGGSpec().dropout == 0.5 and VGGSpec(dropout=0.0).dropout == 0.0
+
+
 def test_config_c_has_1x1_convs_at_the_end_of_stages_3_to_5() -> None:
     kernels = [c.kernel_size[0] for c in convs(build("C", **SMALL))]
     assert [i for i, k in enumerate(kernels) if k == 1] == [6, 9, 12]

@@ -142,6 +142,14 @@ def test_aggregate_over_seeds(tiny_run: dict, tmp_path: Path) -> None:
     assert load_runs(tmp_path) and all(r["run_id"].startswith("g/") for r in load_runs(tmp_path))
 
 
+def test_a_warm_started_run_is_labelled_apart_from_its_scheme(tiny_run: dict) -> None:
+    warm = json.loads(json.dumps(tiny_run))
+    warm["config"]["warm_start"] = "checkpoints/init/vgg11_paper-s0.model.pt"
+    frame = runs_frame([tiny_run, warm])
+    init = tiny_run["config"]["init"]
+    assert list(frame["init"]) == [init, f"{init}+warm"]
+
+
 def test_a_csv_value_that_rounds_to_zero_has_no_sign(tmp_path: Path) -> None:
     frame = pd.DataFrame({"gain": [-0.0, -1e-9, -0.00004, -0.00006, 2.5]})
     lines = export_csv(frame, tmp_path / "t.csv").read_text().split()
