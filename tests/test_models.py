@@ -204,6 +204,10 @@ def test_unknown_initialisation_lists_the_valid_ones() -> None:
 def test_warm_start_copies_the_first_four_convs_and_the_fc_layers_of_a() -> None:
     torch.manual_seed(0)
     source = initialise(build("A", **SMALL), "kaiming")
+    with torch.no_grad():  # trained biases are not zero, as initialised ones are
+        for name, tensor in source.named_parameters():
+            if name.endswith("bias"):
+                tensor.normal_()
     target = initialise(build("E", **SMALL), "paper")
     before = {k: v.clone() for k, v in target.state_dict().items()}
     copied = warm_start(target, source)
@@ -219,7 +223,7 @@ def test_warm_start_copies_the_first_four_convs_and_the_fc_layers_of_a() -> None
     src_fc = [m for m in source.classifier if isinstance(m, nn.Linear)]
     dst_fc = [m for m in target.classifier if isinstance(m, nn.Linear)]
     for s, d in zip(src_fc, dst_fc, strict=True):
-        assert torch.equal(s.weight, d.weight)
+        assert torch.equal(s.weight, d.weight) and torch.equal(s.bias, d.bias)
 
 
 def _key(model: nn.Module, module: nn.Module) -> str:
