@@ -24,6 +24,52 @@ def test_static_checks_give_a_known_verdict_with_evidence(check) -> None:
     assert any(ch.isdigit() for ch in v.evidence)  # the number behind the verdict
 
 
+def test_the_exact_claims_are_reproduced_with_their_numbers() -> None:
+    """The counts behind these claims are exact: a wrong count makes a verdict flip."""
+    rows = {f.__name__: f() for f in (claims.table2_parameters, claims.three_by_three_stacks,
+                                      claims.two_by_three_stacks, claims.shapes)}  # fmt: skip
+    assert {name: row.verdict for name, row in rows.items()} == dict.fromkeys(rows, "reproduced")
+    assert "A 132.86M" in rows["table2_parameters"].evidence
+    assert (
+        "receptive field 7, 27C² vs 49C² (81% more), 3 ReLUs"
+        in rows["three_by_three_stacks"].evidence
+    )
+    assert "receptive field 5; 18 vs 25 weights" in rows["two_by_three_stacks"].evidence
+
+
+def init_record(tiny_run: dict, errors: dict[str, float]) -> GridRecord:
+    """A non-smoke init grid, one seed per run, with these centre top-1 errors."""
+    runs = []
+    for name, error in errors.items():
+        r = copy.deepcopy(tiny_run)
+        init = name.split("_")[1] if name != "vgg19_warm" else "paper"
+        r.update(smoke=False, seed=0, run_id=f"init/{name}-s0", grid="init", preset="reduced")
+        r["config"].update(arch=name.split("_")[0], init=init, smoke=False)
+        if name == "vgg19_warm":
+            r["config"]["warm_start"] = "vgg11_paper-s0.model.pt"
+        r["test"]["centre"]["top1_error"] = error
+        r["data"]["n_test"] = 10_000  # chance is 90 % give or take 0.6 points
+        runs.append(r)
+    return GridRecord("init", runs, tier="reduced", source="test")
+
+
+@pytest.mark.parametrize(
+    "paper, warm, glorot, verdicts",
+    [
+        (89.9, 30.0, 30.0, ["reproduced", "reproduced"]),  # stalls; both fixes train
+        (30.0, 30.0, 30.0, ["partly", "reproduced"]),  # the paper's init trains here
+        (89.9, 89.9, 89.9, ["not reproduced", "not reproduced"]),  # no fix trains
+    ],
+)
+def test_init_claims_follow_which_starts_train(
+    tiny_run: dict, paper: float, warm: float, glorot: float, verdicts: list[str]
+) -> None:
+    errors = {"vgg11_paper": 30.0, "vgg19_paper": paper, "vgg19_warm": warm,
+              "vgg19_glorot": glorot}  # fmt: skip
+    rows = claims.init_claims(init_record(tiny_run, errors))
+    assert [r.verdict for r in rows] == verdicts
+
+
 def test_fc_claim_is_refuted_by_the_mac_share() -> None:
     v = claims.fc_share()
     assert v.verdict == "not reproduced"
