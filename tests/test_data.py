@@ -511,6 +511,12 @@ def _nine_classes(tmp: Path) -> Path:
     return write_tree(tmp / "tree", classes=CLASSES[:9])
 
 
+def _test_lacks_a_class(tmp: Path) -> Path:
+    tree = write_tree(tmp / "tree")
+    shutil.rmtree(tree / "test" / "cat")
+    return tree
+
+
 def _unreadable(tmp: Path) -> Path:
     tree = write_tree(tmp / "tree")
     (tree / "test" / "frog" / "0001.png").write_bytes(b"not an image at all")
@@ -541,6 +547,7 @@ BAD_FOLDERS = [
     (_no_test, "no images in test/"),
     (_image_outside_class, "train/stray.png is not inside"),
     (_nine_classes, "9 class folders"),
+    (_test_lacks_a_class, "but test/ has ['airplane', 'automobile', 'bird', 'deer'"),
     (_unreadable, "cannot decode test/frog/0001.png"),
     (_empty_file, "cannot decode test/frog/0001.png"),
     (_wrong_size, "train/deer/0002.png is 33x32 with 3 channel"),

@@ -341,6 +341,28 @@ def test_the_cifar_presets_refuse_torchrun(
     assert "--loader-workers, --scale: options of --preset imagenet only" in err
 
 
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--n-val", "20"], "--n-val: not an option of --preset imagenet"),
+        (
+            ["--n-test", "5", "--cache", "c"],
+            "--cache, --n-test: not an option of --preset imagenet",
+        ),
+        (["--smoke"], "--smoke: not an option of --preset imagenet"),
+    ],
+)
+def test_cifar_options_are_refused_by_the_imagenet_preset(
+    tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str], message: str
+) -> None:
+    assert message in _one_line_error(capsys, _imagenet(tmp_path / "none", tmp_path, *extra))
+
+
+def test_the_imagenet_preset_needs_its_data_folder(capsys: pytest.CaptureFixture) -> None:
+    err = _one_line_error(capsys, ["train", "--preset", "imagenet", "--device", "cpu"])
+    assert "--preset imagenet needs --data" in err
+
+
 def _no_val(root: Path) -> None:
     shutil.rmtree(root / "val")
 

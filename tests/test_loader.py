@@ -24,7 +24,8 @@ def images_with_positions(n: int = N, size: int = SIZE) -> torch.Tensor:
 def loader(**kwargs) -> DeviceLoader:
     options = {"batch_size": 16, "train": True, **IDENTITY, "seed": 0} | kwargs
     images = options.pop("images", images_with_positions())
-    return DeviceLoader(images, torch.arange(len(images)), **options)
+    labels = options.pop("labels", torch.arange(len(images)))
+    return DeviceLoader(images, labels, **options)
 
 
 def epoch(dl: DeviceLoader) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,15 +186,17 @@ def test_resize_scales_the_shorter_side_and_hflip_mirrors() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "kwargs, message",
     [
-        {"images": images_with_positions().float()},
-        {"jitter": (SIZE - 1, 12)},
-        {"jitter": (12, 10)},
-        {"mean": (0.5,)},
-        {"batch_size": 0},
+        ({"images": images_with_positions().float()}, "images must be uint8"),
+        ({"labels": torch.arange(len(images_with_positions()) - 1)}, "one per image"),
+        ({"jitter": (SIZE - 1, 12)}, "must satisfy min"),
+        ({"jitter": (12, 10)}, "must satisfy min"),
+        ({"mean": (0.5,)}, "one value per channel"),
+        ({"batch_size": 0}, "batch_size must be positive"),
+        ({"crop_padding": -1}, "crop_padding non-negative"),
     ],
 )
-def test_invalid_arguments_are_rejected(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+def test_invalid_arguments_are_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         loader(**kwargs)
