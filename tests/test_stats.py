@@ -161,6 +161,30 @@ def test_the_verdict_reads_falls_saturates_and_no_change_from_the_numbers() -> N
     assert "monotonically" in still and "still falls at vgg16→vgg19 (-1.00)" in still
 
 
+def test_stalled_runs_are_counted_and_named_in_the_verdict() -> None:
+    runs = grid({False: [10.0, 9.0, 8.0, 7.0]})
+    runs[0]["status"] = "stalled"  # it still has its test metrics
+    effect = depth.depth_effect(runs_frame(runs)).iloc[0]
+    assert (effect["stalled"], effect["diverged"], effect["runs"]) == (1, 0, 12)
+    verdict = depth.depth_verdict(runs_frame(runs))
+    assert "(-1.00); 1 of 12 runs stalled at chance and were stopped. With" in verdict
+
+
+def test_the_verdict_says_why_a_setting_cannot_be_tested() -> None:
+    one_depth = [r for r in grid({False: [10.0, 9.0, 8.0, 7.0]}) if "vgg11-" in r["run_id"]]
+    assert depth.depth_verdict(runs_frame(one_depth)).startswith(
+        "Without batch norm: not testable, only one depth (vgg11) was run."
+    )
+    one_seed = grid({False: [10.0, 9.0, 8.0, 7.0]}, noise=(0.0,))
+    assert "no seed-to-seed spread to compare with" in depth.depth_verdict(runs_frame(one_seed))
+
+
+def test_the_verdict_says_when_the_deepest_step_rises_again() -> None:
+    verdict = depth.depth_verdict(runs_frame(grid({False: [10.0, 8.0, 6.0, 7.0]})))
+    assert "falls from vgg11 to vgg19" in verdict and "but not at every step" in verdict
+    assert "it rises again at vgg16→vgg19 (+1.00)" in verdict
+
+
 def test_a_setting_without_runs_is_named_untestable_not_dropped() -> None:
     verdict = depth.depth_verdict(runs_frame(grid({True: [10.0, 9.0, 8.0, 7.0]})))
     bn, plain = verdict.split(". Without batch norm")
