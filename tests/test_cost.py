@@ -166,3 +166,13 @@ def test_training_costs_follow_the_mac_counts_and_the_peak() -> None:
     assert list(costs.index)[0] == "A (vgg11)" and len(costs) == len(TABLE1)
     assert cost.training_costs(74, 1e15)["GPU-hours at measured MFU"].isna().all()
     assert cost.gpu_hours(4, 2) == 4 * 2 * 7 * 24
+
+
+def test_the_stored_activations_of_d_are_every_conv_pool_and_fc_output() -> None:
+    """VGG-16 at 224 px keeps each conv output (its ReLU runs in place), each pooled map and
+    each FC output; the input image and the ReLUs are not counted."""
+    convs = 2 * 224**2 * 64 + 2 * 112**2 * 128 + 3 * 56**2 * 256 + 3 * (28**2 + 14**2) * 512
+    pools = 112**2 * 64 + 56**2 * 128 + 28**2 * 256 + (14**2 + 7**2) * 512
+    assert cost.totals(VGGSpec("D"))["activations"] == convs + pools + 4096 + 4096 + 1000
+    bn = cost.totals(VGGSpec("D", batch_norm=True))["activations"]
+    assert bn == cost.totals(VGGSpec("D"))["activations"] + convs  # batch norm stores its own

@@ -119,3 +119,37 @@ def test_a_net_fresh_from_the_builder_computes_its_torchvision_twins_function() 
     found = torchvision_difference(model)
     assert found["tensors"] == 8 * 2 + 8 * 5 + 3 * 2  # conv w, b; BN w, b, mean, var, count; FC
     assert found["max_abs_diff"] < 1e-5 and not model.training
+
+
+def test_the_layer_listing_gives_each_layers_kernel_channels_and_output() -> None:
+    from vggrepro.analysis.summary import layer_listing
+    from vggrepro.arch.configs import VGGSpec
+
+    spec = VGGSpec("A", num_classes=10, resolution=32, width=1 / 16, fc_width=16)
+    rows = layer_listing(spec)
+    first, pool = rows.iloc[0], rows.iloc[1]
+    assert (first["stage"], first["kernel"], first["channels"], first["output"]) == (
+        "1",
+        "3×3, stride 1, pad 1",
+        "3 → 4",
+        "32×32×4",
+    )
+    assert (pool["kind"], pool["kernel"], pool["output"]) == ("maxpool", "2×2, stride 2, pad 0",
+                                                              "16×16×4")  # fmt: skip
+    head = rows[rows["stage"] == "head"]
+    assert list(head["channels"]) == ["32 → 16", "16 → 16", "16 → 10"]
+    assert list(head["output"]) == ["16", "16", "10"] and (head["kernel"] == "").all()
+    assert len(rows) == 8 + 5 + 3  # convs, pools, FC layers; no ReLU or dropout
+
+
+def test_the_summary_by_stage_sums_each_stages_parameters() -> None:
+    from vggrepro.analysis.summary import torchinfo_summary
+    from vggrepro.arch.configs import VGGSpec
+
+    spec = VGGSpec("A", num_classes=10, resolution=32, width=1 / 16, fc_width=16)
+    stages = torchinfo_summary(spec, by_stage=True)
+    assert list(stages.index) == [f"stage {s}" for s in range(1, 6)] + ["head"]
+    assert stages["params"].sum() == stages.attrs["total_params"]
+    assert stages.at["stage 1", "params"] == 3 * 3 * 3 * 4 + 4
+    assert stages.at["stage 1", "layers"] == "Conv2d, ReLU, MaxPool2d"
+    assert stages.at["head", "output shape"] == (1, 10)

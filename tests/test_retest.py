@@ -9,7 +9,7 @@ from vggrepro.engine.data import CIFAR10
 from vggrepro.engine.presets import preset
 from vggrepro.engine.retest import retest, retest_grid
 from vggrepro.engine.train import train
-from vggrepro.results.io import load_result
+from vggrepro.results.io import load_result, save_result
 
 
 def _record(tmp_path: Path, data: CIFAR10, seed: int = 0) -> tuple[Path, Path]:
@@ -53,6 +53,19 @@ def test_another_net_or_other_data_is_refused(tmp_path: Path, tiny: CIFAR10) -> 
     with pytest.raises(ValueError, match="other data"):
         retest(out, model, other, scales=(32,))
     assert "retest" not in load_result(out)
+
+
+def test_a_diverged_run_is_refused_alone_and_left_alone_in_its_grid(
+    tmp_path: Path, tiny: CIFAR10
+) -> None:
+    out, model = _record(tmp_path, tiny)
+    diverged = {**load_result(out), "status": "diverged", "diverged_epoch": 1, "test": {}}
+    save_result(diverged, out)
+    with pytest.raises(ValueError, match="a diverged run has no trained net to test"):
+        retest(out, model, tiny, scales=(32,))
+    model.unlink()  # a diverged run saves no net: the grid must not ask for one
+    assert retest_grid(out.parent, tmp_path / "models", tiny, scales=(32,)) == []
+    assert load_result(out) == diverged
 
 
 def test_a_missing_net_is_named_before_anything_is_retested(
