@@ -175,6 +175,17 @@ def test_ncm_accuracy_on_separable_and_on_shuffled_features() -> None:
     assert F.ncm_accuracy(x, shuffled, x, y) < 0.6
 
 
+def test_ncm_compares_directions_not_lengths() -> None:
+    """Two classes along two directions, at lengths from 0.01 to 100: normalised, each point
+    is nearest its own class's mean; unnormalised, the long points of class 0 are nearest
+    the mean of class 1 (which the long points of class 1 pull out)."""
+    scale = torch.tensor([0.01, 0.1, 1.0, 10.0, 100.0]).repeat(2)
+    y = torch.arange(2).repeat_interleave(5)
+    x = torch.stack([torch.tensor([1.0, 0.2]), torch.tensor([0.2, 1.0])])[y] * scale[:, None]
+    fit = torch.cat([x, torch.tensor([[0.0, 1000.0]])])  # one very long point of class 1
+    assert F.ncm_accuracy(fit, torch.cat([y, torch.tensor([1])]), x, y) == 1.0
+
+
 def test_synthetic_images_are_deterministic_and_cycle_through_kinds() -> None:
     a, kinds = F.synthetic_images(9, seed=3)
     b, _ = F.synthetic_images(9, seed=3)
