@@ -181,7 +181,24 @@ def test_wall_times_add_up_the_trained_runs_and_count_the_shared_ones(tiny_run: 
     ]
     row = recorded.wall_times(runs).iloc[0]
     assert row["runs"] == 2 and row["wall_time_s"] == pytest.approx(40.0)
-    assert row["images_per_s"] == pytest.approx(200.0)
+    assert row["images_per_s"] == pytest.approx(200.0) and row["shared"] == 1
+
+
+@pytest.mark.parametrize("dirty, suffix", [(False, ""), (True, "+dirty"), (None, " (dirty?)")])
+def test_the_provenance_table_says_whether_the_commit_was_clean(
+    tiny_run: dict, dirty: bool | None, suffix: str
+) -> None:
+    run = copy.deepcopy(tiny_run)
+    run["provenance"]["git_dirty"] = dirty
+    commit = recorded.provenance_table([run]).loc[0, "commit"]
+    assert commit == run["provenance"]["git_commit"][:10] + suffix
+
+
+def test_the_status_line_names_each_grids_tier(tiny_run: dict, tmp_path: Path) -> None:
+    save_result(tiny_run, tmp_path / "smoke" / "lrn" / "vgg11-s0.json")
+    save_result(tier(tiny_run, "cpu", "init/vgg11-s0"), tmp_path / "cpu" / "init" / "a.json")
+    line = recorded.status(["lrn", "depth", "init"], tmp_path)
+    assert line == "init: CPU tier; lrn: CPU smoke runs; depth: nothing recorded"
 
 
 def test_complete_tiers_are_the_tiers_that_hold_every_grid(tiny_run: dict, tmp_path: Path) -> None:
