@@ -72,6 +72,26 @@ def test_each_seed_warm_starts_from_the_source_net_of_its_own_seed(
     assert [j.cfg.seed for j in first] == [0, 1]
 
 
+def test_the_all_grid_trains_only_the_runs_asked_for_in_the_grids_that_hold_them(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained = []
+
+    def fake_train(cfg, data, *, run_id: str, **kwargs) -> dict:
+        trained.append(run_id)
+        return {"run_id": run_id, "status": "completed", "test": {}}
+
+    monkeypatch.setattr(grids, "train", fake_train)
+    grids.check("all", ("vgg11_lrn", "vgg19_warm"))  # runs of two different grids
+    with pytest.raises(ValueError, match="grid lrn has no run 'vgg19_warm'"):
+        grids.check("lrn", ("vgg19_warm",))
+    runs = grids.run_grid(
+        "all", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0, 1),
+        tier="smoke", progress=False, runs=("vgg11_lrn",),
+    )  # fmt: skip
+    assert trained == [r["run_id"] for r in runs] == ["lrn/vgg11_lrn-s0", "lrn/vgg11_lrn-s1"]
+
+
 def test_a_run_recorded_by_another_grid_is_shared_not_trained_again(
     tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
