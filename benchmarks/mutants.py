@@ -1542,7 +1542,12 @@ COVERING: dict[str, tuple[str, ...]] = {
     "engine/distributed.py": ("tests/test_distributed.py",),
     "engine/imagenet.py": ("tests/test_distributed.py",),
     "engine/ddp.py": ("tests/test_distributed.py",),
-    "reference.py": ("tests/test_cost.py", "tests/test_claims.py", "tests/test_ablations.py"),
+    "reference.py": (
+        "tests/test_cost.py",
+        "tests/test_claims.py",
+        "tests/test_ablations.py",
+        "tests/test_benchmarks.py",
+    ),
     "files.py": ("tests/test_layout.py", "tests/test_results.py"),
     "analysis/figures.py": ("tests/test_figures.py",),
 }

@@ -142,6 +142,18 @@ def test_aggregate_over_seeds(tiny_run: dict, tmp_path: Path) -> None:
     assert load_runs(tmp_path) and all(r["run_id"].startswith("g/") for r in load_runs(tmp_path))
 
 
+def test_aggregate_keeps_batch_norm_and_plain_nets_apart(tiny_run: dict) -> None:
+    plain = [_seeded(tiny_run, "vgg11", s, e) for s, e in enumerate([30.0, 32.0])]
+    bn = [_seeded(tiny_run, "vgg11", s, e) for s, e in enumerate([20.0, 22.0])]
+    for r in bn:
+        r["config"]["batch_norm"] = True
+        r["run_id"] = r["run_id"].replace("vgg11", "vgg11_bn")
+    table = aggregate(runs_frame(plain + bn)).set_index("batch_norm")
+    assert list(table["seeds"]) == [2, 2]
+    assert table.loc[False, "centre/top1 mean"] == pytest.approx(31.0)
+    assert table.loc[True, "centre/top1 mean"] == pytest.approx(21.0)
+
+
 def test_a_warm_started_run_is_labelled_apart_from_its_scheme(tiny_run: dict) -> None:
     warm = json.loads(json.dumps(tiny_run))
     warm["config"]["warm_start"] = "checkpoints/init/vgg11_paper-s0.model.pt"
