@@ -112,8 +112,44 @@ def test_magnitude_verdict_reads_absolute_and_relative() -> None:
     c = significance.pairwise(frame({"a": [49.0, 50.0, 51.0], "b": [52.5, 53.5, 54.5]}), "a", "b")
     assert "+7 points is above" in significance.magnitude_verdict(c, 7, "absolute")
     assert "+7 % is inside" in significance.magnitude_verdict(c, 7, "relative")
+    assert "+1 points is below" in significance.magnitude_verdict(c, 1, "absolute")
     with pytest.raises(ValueError, match="reading"):
         significance.magnitude_verdict(c, 7, "both")
+
+
+def test_a_t_statistic_without_spread_is_infinite_zero_or_unknown() -> None:
+    t = significance.t_statistic
+    assert (t(2.0, 0.0), t(-2.0, 0.0), t(0.0, 0.0), t(3.0, 1.5)) == (math.inf, -math.inf, 0.0, 2.0)
+    assert math.isnan(t(math.nan, 0.0)) and math.isnan(t(1.0, math.nan))
+    same = significance.pairwise(frame({"a": [10.0] * 3, "b": [12.0] * 3}), "a", "b")
+    assert same.t == math.inf and same.clear
+
+
+def test_bad_claims_protocols_and_runs_are_named() -> None:
+    c = significance.pairwise(frame({"a": [49.0, 50.0, 51.0], "b": [52.5, 53.5, 54.5]}), "a", "b")
+    with pytest.raises(ValueError, match="unknown claim 'better'; valid: lower, higher"):
+        significance.claim_verdict(c, "better")
+    with pytest.raises(ValueError, match="no column 'nope/top1'"):
+        significance.paired(protocol_frame(), "centre", "nope")
+    with pytest.raises(ValueError, match=r"no protocol 'dense@48\+flip'"):
+        ab.single_scale(protocol_frame(), 48)
+    table = ab.init_table(ab.init_outcomes(init_frame([30.0, 31.0], [30.0, 32.0]), 10_000))
+    with pytest.raises(ValueError, match="no run 'zz'"):
+        ab.trains(table, "zz")
+
+
+def test_a_table_shows_a_verdicts_status_or_the_whole_smoke_sentence() -> None:
+    supported = significance.Verdict(significance.Status.SUPPORTED, "supported (t = 5)")
+    assert significance.headline(supported) == "supported"
+    smoke = significance.SMOKE_VERDICT
+    assert significance.headline(smoke) == str(smoke) and len(str(smoke)) > 20
+
+
+def test_a_run_trains_only_strictly_below_chance_minus_the_margin() -> None:
+    assert ab.chance_margin(100, z=0) == 0
+    o = ab.init_outcomes(init_frame([90.0, 89.99], [30.0, 31.0]), n_test=10_000, z=0)
+    paper = o[o["run"] == "vgg19_paper"].set_index("seed")["outcome"]
+    assert list(paper) == ["stuck near chance", "trained"]
 
 
 def protocol_frame(smoke: bool = False) -> pd.DataFrame:
@@ -163,6 +199,8 @@ def test_paired_uses_the_spread_of_per_run_differences() -> None:
 def test_protocol_claims_on_clear_data() -> None:
     row = ab.protocol_claims(protocol_frame()).iloc[0]
     assert row["multi-scale - single (points)"] == pytest.approx(-2.0)
+    assert row["both - dense (points)"] == pytest.approx(-0.5)
+    assert row["both - multi-crop (points)"] == pytest.approx(-2.0)
     assert row["multi-scale beats single scale"].startswith("supported")
     assert row["dense + multi-crop beats both"] == "supported"
     assert significance.tally(

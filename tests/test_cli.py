@@ -390,6 +390,9 @@ def test_export_writes_no_net_where_its_results_file_cannot_go(
     assert not (tmp_path / "x.pt").exists()
     assert main(["export", str(model), str(tmp_path / "y.pt"), "--result", str(result)]) == 0
     assert load_result(tmp_path / "y.json") == load_result(result)
+    state = torch.load(tmp_path / "y.pt", weights_only=True)["state_dict"]
+    floats = [v.dtype for v in state.values() if v.is_floating_point()]
+    assert floats and set(floats) == {torch.float16}  # half the size to ship
 
 
 def test_export_removes_its_net_when_the_results_file_cannot_be_written(
@@ -426,3 +429,15 @@ def test_the_size_check_counts_weights_gradients_and_momentum(
     monkeypatch.setattr(cli, "_memory", lambda device: 3 * 4 * params - 1)  # weights fit
     with pytest.raises(cli.UsageError, match="weights, gradients and momentum alone need"):
         cli._check_size(cfg, device)
+
+
+def test_the_parsers_boundaries_are_accepted_and_one_step_beyond_refused(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    args = parser().parse_args(["train", "--jitter", "32,32", "--seed", str(2**63 - 1)])
+    assert args.jitter == (32, 32) and args.seed == 2**63 - 1
+    for bad in (["--seed", str(2**63)], ["--seed", "-1"], ["--jitter", "31,40"]):
+        with pytest.raises(SystemExit) as stop:
+            parser().parse_args(["train", *bad])
+        assert stop.value.code == 2
+    assert "from 0 to 2**63 - 1" in capsys.readouterr().err

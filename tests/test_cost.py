@@ -75,6 +75,10 @@ def test_params_and_macs_equal_torchvision(config, batch_norm):
 def test_config_table_fills_references_only_for_published_shapes():
     small = cost.config_table(resolution=32, num_classes=10)
     assert small[["paper_params_M", "torchvision_params", "torchvision_gmacs"]].isna().all().all()
+    for other in ({"width": 0.5}, {"fc_width": 512}):
+        table = cost.config_table(**other)
+        published = ["paper_params_M", "torchvision_params", "torchvision_gmacs"]
+        assert table[published].isna().all().all(), other
     bn = cost.config_table(batch_norm=True)
     assert bn["paper_params_M"].isna().all()
     assert bn.loc["D", "torchvision_params"] == PUBLISHED["torchvision_params"]["vgg16_bn"]
@@ -166,6 +170,11 @@ def test_training_costs_follow_the_mac_counts_and_the_peak() -> None:
     assert list(costs.index)[0] == "A (vgg11)" and len(costs) == len(TABLE1)
     assert cost.training_costs(74, 1e15)["GPU-hours at measured MFU"].isna().all()
     assert cost.gpu_hours(4, 2) == 4 * 2 * 7 * 24
+    macs = cost.totals(VGGSpec("D"))["macs"]
+    assert d["GMACs per image"] == pytest.approx(macs / 1e9)
+    assert d["training TFLOPs per image"] == pytest.approx(6 * macs / 1e12)
+    assert d["PFLOPs per epoch"] == pytest.approx(6 * macs * 2e6 / 1e15)
+    assert "A-LRN" in costs.index[1]
 
 
 def test_the_stored_activations_of_d_are_every_conv_pool_and_fc_output() -> None:

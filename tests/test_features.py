@@ -175,6 +175,15 @@ def test_ncm_accuracy_on_separable_and_on_shuffled_features() -> None:
     assert F.ncm_accuracy(x, shuffled, x, y) < 0.6
 
 
+def test_iid_energy_shares_count_the_kernels_and_channels_apart() -> None:
+    """A 5 x 5 kernel over 3 channels has 75 weights: 1 flat grey direction, 2 flat colour
+    ones, 24 grey patterns and 48 coloured ones."""
+    shares = F.iid_energy(kernel=5, channels=3)
+    expected = {"flat grey": 1, "flat colour": 2, "grey pattern": 24, "colour pattern": 48}
+    assert shares == pytest.approx({k: v / 75 for k, v in expected.items()})
+    assert sum(F.iid_energy(3, 64).values()) == pytest.approx(1.0)
+
+
 def test_ncm_compares_directions_not_lengths() -> None:
     """Two classes along two directions, at lengths from 0.01 to 100: normalised, each point
     is nearest its own class's mean; unnormalised, the long points of class 0 are nearest

@@ -59,6 +59,8 @@ def test_rewritten_results_leave_the_code_clean_and_an_edited_module_does_not(
     assert provenance.git_commit(tmp_path)[1] is False
     (tmp_path / "results" / "run.json").write_text('{"rewritten": true}')
     assert provenance.git_commit(tmp_path)[1] is False  # a results file is an output
+    (tmp_path / "notes.py").write_text("y = 1\n")
+    assert provenance.git_commit(tmp_path)[1] is False  # an untracked file is not the code
     (tmp_path / "code.py").write_text("x = 2\n")
     assert provenance.git_commit(tmp_path)[1] is True
 

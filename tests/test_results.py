@@ -36,6 +36,9 @@ def test_a_real_result_passes_the_schema(tiny_run: dict) -> None:
         (lambda r: r.update(wall_time_s=False), "result.wall_time_s: False is not of type"),
         (lambda r: r.update(status="crashed"), "result.status: 'crashed' is not one of"),
         (lambda r: r.update(status="diverged"), "diverged_epoch must be set"),
+        (lambda r: r.update(diverged_epoch=2), "diverged_epoch must be set exactly when"),
+        (lambda r: r["provenance"].update(backend="mpi"), "provenance.backend: 'mpi' is not one"),
+        (lambda r: r.update(model_sha256="abc"), "result.model_sha256: 'abc' does not match"),
         (lambda r: r.update(started="yesterday"), "result.started: 'yesterday' does not match"),
         (lambda r: r.update(finished="2026-13"), "result.finished: '2026-13' does not match"),
         (lambda r: r["history"][0].pop("val_acc"), "result.history[0]: 'val_acc' is a required"),
@@ -168,6 +171,12 @@ def test_a_csv_value_that_rounds_to_zero_has_no_sign(tmp_path: Path) -> None:
     assert lines == ["gain", "0.0000", "0.0000", "0.0000", "-0.0001", "2.5000"]
 
 
+def test_json_files_under_a_tables_folder_are_not_runs(tiny_run: dict, tmp_path: Path) -> None:
+    write_json({"not": "a run"}, tmp_path / "tables" / "t.json")
+    save_result(tiny_run, tmp_path / "g" / "r.json")
+    assert [r["run_id"] for r in load_runs(tmp_path)] == [tiny_run["run_id"]]
+
+
 def test_missing_folder_has_no_runs(tmp_path: Path) -> None:
     assert load_runs(tmp_path / "nothing") == []
 
@@ -277,6 +286,8 @@ def test_no_number_field_takes_a_bool(tiny_run: dict, path: tuple, flag: bool) -
         (("data", "n_val"), -1, 0),
         (("data", "n_test"), -1, 0),
         (("retest", "scales", 0), 0, 1),
+        (("provenance", "world_size"), 0, 1),
+        (("provenance", "per_rank_batch"), 0, 1),
         (("retest", "centre_top1_error_again"), 101.0, 100.0),
         (("retest", "wall_time_s"), -1.0, 0.0),
     ],

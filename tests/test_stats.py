@@ -227,6 +227,22 @@ def test_recipe_comparison_reads_the_config_not_a_copy() -> None:
     assert isinstance(table, pd.DataFrame) and table["kept"].dtype == bool
 
 
+def test_recipe_comparison_describes_each_presets_schedule_crop_and_arithmetic() -> None:
+    cpu = training.recipe_comparison(preset("cpu")).set_index("setting")
+    assert cpu.loc["when the learning rate drops", "here"] == (
+        "after epochs 13 and 19 of 22, fixed in advance"
+    )
+    assert cpu.loc["arithmetic of the training steps", "here"].endswith("on the CPU too")
+    assert cpu.loc["batch size", "why"] == training.WHY_CPU["batch_size"]
+    assert cpu.loc["momentum", "why"] == ""
+    gpu = training.recipe_comparison(preset("reduced")).set_index("setting")
+    assert gpu.loc["when the learning rate drops", "here"] == "after 2 epochs without improvement"
+    assert gpu.loc["stopping a run stuck at chance", "here"] == "after 5 epochs in a row at chance"
+    assert gpu.loc["random crop", "here"] == "32 px from the image padded by 4 px"
+    assert gpu.loc["arithmetic of the training steps", "here"].endswith("fp32 on the CPU")
+    assert gpu.loc["batch size", "why"] != training.WHY_CPU["batch_size"]
+
+
 def test_lr_drops_and_the_run_table_read_the_schedule() -> None:
     history = [{"epoch": e, "lr": lr} for e, lr in enumerate([0.01, 0.01, 0.001, 0.001, 1e-4], 1)]
     assert training.lr_drops(history) == [3, 5]
@@ -260,6 +276,7 @@ def test_training_verdict_names_diverged_runs_and_a_short_budget() -> None:
     verdict = training.training_verdict(record)
     assert verdict.startswith("11 of 12 runs completed and 1 diverged (depth/vgg19-s2 at epoch 2)")
     assert "11 of 11 completed runs ended before their last learning-rate drop" in verdict
+    assert verdict.endswith("; best validation accuracy 30.0% to 32.0%.")
     assert training.training_verdict(record, smoke=True) == significance.SMOKE_VERDICT
 
 

@@ -26,3 +26,9 @@ def test_missing_values_say_so_and_headers_have_no_empty_row() -> None:
 def test_unnamed_row_labels_are_refused() -> None:
     with pytest.raises(ValueError, match="need a name"):
         readable(pd.DataFrame({"x": [1]}, index=["row"]))
+
+
+def test_cells_are_escaped_and_missing_values_read_as_a_dash_by_default() -> None:
+    shown = html(pd.DataFrame({"x": ["<b>bold</b>", None]})).data
+    assert "&lt;b&gt;bold&lt;/b&gt;" in shown and "<b>" not in shown
+    assert readable(pd.DataFrame({"a": [None, 1.5]}))["a"].tolist() == ["—", 1.5]

@@ -125,11 +125,20 @@ def test_step_schedule_drops_at_fixed_fractions_of_the_budget(tiny: CIFAR10) -> 
         ({"milestones": (0.5,)}, "milestones are given exactly when"),
         ({"schedule": "step", "milestones": (0.5, 0.5)}, "must rise strictly within"),
         ({"schedule": "step", "milestones": (0.5, 1.0)}, "must rise strictly within"),
+        ({"schedule": "step", "milestones": (0.0, 0.5)}, "must rise strictly within"),
+        ({"n_train": 63, "batch_size": 64}, "n_train=63 training images make no full batch"),
+        ({"stall_epochs": 0}, "stall_epochs must be None or at least 1"),
     ],
 )
 def test_a_bad_schedule_is_refused(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         preset("smoke", **options)
+
+
+def test_the_boundaries_of_a_schedule_are_accepted() -> None:
+    assert preset("smoke", n_train=64, batch_size=64).n_train == 64
+    assert preset("smoke", stall_epochs=1).stall_epochs == 1
+    assert preset("smoke", schedule="step", milestones=(0.01, 0.99)).milestones == (0.01, 0.99)
 
 
 def test_cpu_preset_keeps_the_papers_optimiser_and_drops_within_its_budget() -> None:
