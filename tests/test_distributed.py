@@ -166,6 +166,14 @@ def test_a_two_rank_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
     assert resumed["model_sha256"] == whole["model_sha256"] and resumed["test"] == whole["test"]
     assert resumed["provenance"]["world_size"] == 2 and resumed["provenance"]["backend"] == "gloo"
     assert resumed["config"]["batch_size"] == 8 and resumed["provenance"]["per_rank_batch"] == 4
+    steps = 2 * RESUME_STEPS  # two epochs of 3 global batches of 8
+    assert whole["images_per_s"] * whole["train_time_s"] == pytest.approx(steps * 8)
+    assert {k: whole["data"][k] for k in ("n_train", "n_val", "n_test", "classes")} == {
+        "n_train": 24,
+        "n_val": 6,
+        "n_test": 6,
+        "classes": 3,
+    }
 
 
 def test_the_test_protocols_count_top5_apart_from_top1(tmp_path: Path) -> None:
@@ -191,6 +199,63 @@ def test_the_test_protocols_count_top5_apart_from_top1(tmp_path: Path) -> None:
     assert expected[1] < expected[0]
     assert set(errors) == set(folder_protocols(cfg.test_scales()))
     assert all(e["top5_error"] <= e["top1_error"] for e in errors.values())
+
+
+def test_validation_accuracy_is_the_share_of_right_centre_crops(tmp_path: Path) -> None:
+    data = scan(write_folder(tmp_path, per_class=2, val_per_class=3, classes=7))
+    torch.manual_seed(0)
+    cfg = imagenet_preset(**TINY, init="kaiming")
+    run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
+    run.model.train()
+    accuracy = ddp.validate(run)
+    assert run.model.training  # validation puts the net back as it found it
+    run.model.eval()
+    with torch.no_grad():
+        right = sum(
+            int((run.model(ddp._inputs(run, c)).argmax(1) == y).sum()) for c, *_, y in run.val
+        )
+    assert accuracy == right / 21 and 0 < right < 21
+    with pytest.raises(ValueError, match="make no full global batch of 64"):
+        ddp.setup(
+            imagenet_preset(**{**TINY, "batch_size": 64}), data, World(), torch.device("cpu"), 0
+        )
+
+
+def test_a_listing_is_the_images_not_where_they_lie_and_hidden_files_are_skipped(
+    tmp_path: Path,
+) -> None:
+    a = write_folder(tmp_path / "a", per_class=2)
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    first = scan(a)
+    assert scan(b).checksum == first.checksum  # relative paths: the same data elsewhere
+    (a / "train" / "class0" / ".x.jpg").write_bytes(b"hidden")
+    (a / "train" / ".hidden").mkdir()
+    (a / "train" / "class0" / "notes.txt").write_text("not an image")
+    again = scan(a)
+    assert (again.train, again.classes, again.checksum) == (first.train, first.classes,
+                                                            first.checksum)  # fmt: skip
+    shutil.copy(a / "train" / "class0" / "0.jpg", a / "train" / "class0" / "X.JPEG")
+    more = scan(a)
+    assert len(more.train) == len(first.train) + 1 and more.checksum != first.checksum
+    (b / "train" / "class1" / "0.jpg").rename(b / "train" / "class1" / "9.jpg")
+    assert scan(b).checksum != first.checksum
+
+
+def test_jittering_reaches_both_ends_and_each_image_has_its_own_draw(tmp_path: Path) -> None:
+    data = scan(write_folder(tmp_path, per_class=2))
+    stats = Stats(
+        (0.5,) * 3, (0.25,) * 3, (0.04, 0.01, 0.0), ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0))
+    )
+    one_scale = TrainImages(data.train, imagenet_preset(**{**AUGMENTED, "jitter": (32, 32)}), stats)
+    assert one_scale[0][0].shape == (3, 32, 32)
+    twice = [data.train[0]] * 2  # the same image at two places of the epoch
+    images = TrainImages(twice, imagenet_preset(**AUGMENTED), stats)
+    assert not torch.equal(images[0][2], images[1][2])
+    other_seed = TrainImages(twice, imagenet_preset(**AUGMENTED, seed=1), stats)
+    assert not torch.equal(images[0][2], other_seed[0][2])
+    assert rescale(torch.zeros(3, 30, 45, dtype=torch.uint8), 60).shape == (3, 60, 90)
+    assert rescale(torch.zeros(3, 45, 30, dtype=torch.uint8), 60).shape == (3, 90, 60)
 
 
 def test_each_rank_reads_a_disjoint_share_and_together_they_read_everything(
