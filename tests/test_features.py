@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -255,6 +256,15 @@ def test_probe_table_on_a_tiny_net(saved: tuple[Path, dict]) -> None:
         values = table[col].dropna()
         assert ((values >= 0) & (values <= 1)).all(), col
     assert (table["n_test"] == 30).all()
+    for name in ("trained", "random"):  # the binomial standard error of an accuracy on 30
+        acc = table[f"ncm {name}"]
+        assert table[f"ncm {name} se"].tolist() == pytest.approx(
+            np.sqrt(acc * (1 - acc) / 30).tolist()
+        )
+    stage3 = F.stage_means(net, imgs.fit_x, 64)[3], F.stage_means(net, imgs.test_x, 64)[3]
+    assert table.loc[2, "ncm trained"] == F.ncm_accuracy(
+        stage3[0], imgs.fit_y, stage3[1], imgs.test_y
+    )
     assert F.same_data(ck, data)
 
 

@@ -111,3 +111,15 @@ def test_stack_table_ratio_falls_with_depth():
     assert table.loc[1, "weight_ratio"] == 1.0
     assert table["weight_ratio"].is_monotonic_decreasing
     assert (table["rf_stack"] == table["rf_single"]).all()
+
+
+def test_measuring_a_field_puts_back_the_thread_count() -> None:
+    """The probe runs on one thread; the caller's thread count is restored afterwards."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _, features = geometry("A")
+        receptive.empirical_receptive_field(features, 0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
