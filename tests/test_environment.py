@@ -107,7 +107,6 @@ def test_the_torchinfo_summary_names_modules_by_their_dotted_path() -> None:
     assert "classifier" in modules and modules[-1].startswith("classifier.")
 
 
-@pytest.mark.slow
 def test_a_net_fresh_from_the_builder_computes_its_torchvision_twins_function() -> None:
     """A net as ``build`` returns it (in training mode, dropout on) takes every tensor of
     torchvision's VGG-11-BN and then gives its outputs: the comparison runs both in eval mode."""
