@@ -113,6 +113,15 @@ def test_atomic_write_keeps_the_old_file_on_an_error_and_leaves_no_temporary(
 
 def test_the_project_root_is_found_from_below_and_not_assumed(tmp_path: Path) -> None:
     assert project_root(ROOT / "book") == ROOT
+
+
+def test_the_nearest_checkout_wins_and_the_start_folder_may_be_one(tmp_path: Path) -> None:
+    inner = tmp_path / "copy"
+    for folder in (tmp_path, inner):  # a checkout inside another, as a worktree can be
+        (folder / "results").mkdir(parents=True)
+        (folder / "_config.yml").touch()
+    assert project_root(inner) == inner.resolve()
+    assert project_root(inner / "results") == inner.resolve()
     assert project_root(tmp_path) == tmp_path.resolve()  # no checkout above: where it is
 
 
