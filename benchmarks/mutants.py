@@ -49,7 +49,10 @@ Run from the checkout root (it takes tens of minutes on two CPU cores; one mutan
 ``--tests`` runs other test files or node ids instead of the covering ones; ``--slow`` includes
 the tests marked slow (the fast suite leaves them out). ``--make-test`` runs each mutant the
 covering tests miss once more, against every test ``make test`` runs before its book build (slow
-ones included): the catch rate of ``make test`` itself, short of the book build. Unless
+ones included): the catch rate of ``make test`` short of the book build; with ``--book`` a
+mutant that survives goes on to the book build (warnings as errors) and the browser tests, the
+rest of ``make test`` (``--book-only`` runs that stage alone, e.g. for the survivors of an
+earlier run; it needs a clean checkout and restores what the build changed). Unless
 ``--no-baseline``, the covering tests first run once against an unmutated copy: a mutant is only
 "caught" if they passed there.
 ``--checkout DIR`` runs another folder's tests against the mutants, e.g. an older commit's, for a
@@ -1621,6 +1624,49 @@ def pytest_run(
     return "error", f"pytest exit code {done.returncode}: {summary}"[:160]
 
 
+def book_run(src: Path, timeout: float, checkout: Path = ROOT) -> tuple[str, str]:
+    """The rest of ``make test`` against the package in ``src``: build the book in ``checkout``
+    with warnings as errors, then run the browser tests on it (which include "the build changed
+    no file in the checkout", so a mutant that alters a cited table is caught there). The
+    checkout must be clean; every file the build changed is restored afterwards."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True)
+        return done.stdout
+
+    if git("status", "--porcelain", "--untracked-files=all"):
+        raise SystemExit(f"{checkout} has uncommitted changes; the book stage needs a clean one")
+    path = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
+    build = checkout / "_build"
+    shutil.rmtree(build / ".jupyter_cache", ignore_errors=True)
+    shutil.rmtree(build / "html" / "reports", ignore_errors=True)
+    build.mkdir(exist_ok=True)
+    (build / "git-status-before").write_text("")
+    jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
+    steps = [
+        ([jupyter_book, "build", ".", "--builder", "html", "--all", "-W", "--keep-going"], {0}),
+        ([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "browser"],
+         {0, 5}),
+    ]  # fmt: skip
+    try:
+        for command, fine in steps:
+            done = subprocess.run(
+                command, cwd=checkout, env=env, capture_output=True, text=True, timeout=timeout
+            )
+            lines = (done.stdout + done.stderr).strip().splitlines()
+            if done.returncode not in fine:
+                failed = [ln for ln in lines if ln.startswith(("FAILED ", "ERROR "))]
+                shown = failed[0] if failed else f"{Path(command[0]).name}: {lines[-1]}"
+                return "failed", shown[:160]
+        return "passed", lines[-1][:160] if lines else ""
+    except subprocess.TimeoutExpired:
+        return "timeout", f"no result within {timeout:.0f} s"
+    finally:
+        git("checkout", "--", ".")
+        git("clean", "-fdq")  # untracked files the build added (ignored ones stay)
+
+
 def imported_from(src: Path) -> Path:
     """Where a child process with ``src`` on PYTHONPATH imports vggrepro from."""
     env = {**os.environ, "PYTHONPATH": str(src)}
@@ -1636,9 +1682,11 @@ def run_one(
     timeout: float = 900,
     show: bool = False,
     checkout: Path = ROOT,
+    book: bool = False,
 ) -> Outcome:
     """Plant ``mutant`` (None: no change) in a fresh copy of ``src/`` and run ``tests`` (of
-    ``checkout``) against it."""
+    ``checkout``) against it; with ``book``, build the book and run the browser tests instead
+    (``book_run``)."""
     with tempfile.TemporaryDirectory(prefix="vggrepro-mutant-") as tmp:
         src = copy_checkout(Path(tmp))
         package = src / "vggrepro"
@@ -1647,7 +1695,10 @@ def run_one(
         if mutant is not None:
             (package / mutant.file).write_text(check(mutant, package), encoding="utf-8")
         start = time.perf_counter()
-        result, detail = pytest_run(src, tests, slow, timeout, show, checkout)
+        if book:
+            result, detail = book_run(src, timeout, checkout)
+        else:
+            result, detail = pytest_run(src, tests, slow, timeout, show, checkout)
     seconds = time.perf_counter() - start
     verdict = {"passed": "missed", "failed": "caught"}.get(result, result)
     return Outcome(mutant, verdict in ("caught", "timeout"), verdict, seconds, detail)
@@ -1669,6 +1720,24 @@ def table(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(rows)
 
 
+def book_stage(mutants: Sequence[Mutant], args: argparse.Namespace) -> list[Outcome]:
+    """The book build and browser tests alone, first unmutated (they must pass), then for each
+    of ``mutants``."""
+    base = run_one(None, [], timeout=args.timeout, checkout=args.checkout, book=True)
+    print(f"baseline, book and browser tests: {base.detail} ({base.seconds:.0f} s)", flush=True)
+    if base.verdict != "missed":
+        raise SystemExit("the book build or the browser tests fail without a mutant")
+    outcomes = []
+    for m in mutants:
+        o = run_one(m, [], timeout=args.timeout, checkout=args.checkout, book=True)
+        o.verdict += " by the book build or browser tests"
+        print(f"{m.name}: {o.verdict} ({o.seconds:.0f} s)", flush=True)
+        outcomes.append(o)
+    print()
+    print(table(outcomes))
+    return outcomes
+
+
 def main(argv: Sequence[str] | None = None) -> list[Outcome]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", choices=list(SETS), default="fresh")
@@ -1680,6 +1749,18 @@ def main(argv: Sequence[str] | None = None) -> list[Outcome]:
         action="store_true",
         help="run a mutant the covering tests miss against every test `make test` runs before "
         "the book build (slow ones included)",
+    )
+    parser.add_argument(
+        "--book",
+        action="store_true",
+        help="with --make-test: a mutant the whole suite misses goes on to the rest of `make "
+        "test`, the book build with warnings as errors and the browser tests (needs a clean "
+        "checkout, which it restores)",
+    )
+    parser.add_argument(
+        "--book-only",
+        action="store_true",
+        help="only that last stage, for mutants an earlier run found the whole suite misses",
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per mutant")
@@ -1710,6 +1791,8 @@ def main(argv: Sequence[str] | None = None) -> list[Outcome]:
     def tests_for(m: Mutant) -> list[str]:
         return list(args.tests or COVERING[m.file])
 
+    if args.book_only:
+        return book_stage(mutants, args)
     if not args.no_baseline:
         union = sorted({t for m in mutants for t in tests_for(m)})
         base = run_one(None, union, args.slow, args.timeout, args.show, args.checkout)
@@ -1728,6 +1811,10 @@ def main(argv: Sequence[str] | None = None) -> list[Outcome]:
             whole = run_one(m, ["tests"], True, args.timeout, args.show, args.checkout)
             verdict = f"{whole.verdict} by the whole suite"
             o = Outcome(m, whole.caught, verdict, o.seconds + whole.seconds, whole.detail)
+            if args.book and not whole.caught:
+                built = run_one(m, [], timeout=args.timeout, checkout=args.checkout, book=True)
+                verdict = f"{built.verdict} by the book build or browser tests"
+                o = Outcome(m, built.caught, verdict, o.seconds + built.seconds, built.detail)
         print(f"{m.name}: {o.verdict} ({o.seconds:.0f} s)", flush=True)
         outcomes.append(o)
     print()
