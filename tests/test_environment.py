@@ -91,6 +91,14 @@ def test_table1_counts_convolutions_as_the_configs(
         assert cells.str.startswith(kind).sum() == expected
 
 
+def test_table1_numbers_each_stages_rows_from_one(table: pd.DataFrame) -> None:
+    """The rows of a stage are numbered 1..k, as a reader counts layers; E's stage 3 has 4."""
+    assert list(table.loc["stage 3"].index) == ["1", "2", "3", "4", "pool"]
+    assert list(table.loc["head"].index) == ["1", "2", "3", "4"]
+    assert table.loc[("stage 1", "1"), "A"] == "conv3-64"
+    assert table.index[0] == ("input", "")
+
+
 def test_table1_weight_layer_row_is_weight_layers(table: pd.DataFrame) -> None:
     row = table.loc[("weight layers", "")]
     assert row.to_dict() == {c: weight_layers(c) for c in TABLE1}
