@@ -129,6 +129,18 @@ def test_feature_hierarchy_follows_the_probe() -> None:
     assert claims.feature_hierarchy(rising, True, "x").verdict == "not testable here"
 
 
+def test_the_ledger_tabulates_claims_without_data_or_from_smoke_runs(tiny_run: dict) -> None:
+    """Without a CIFAR-10 source (``make book`` offline, no archive) the hierarchy claim is not
+    testable and its evidence is a verdict's text; the ledger still tabulates every row."""
+    rows = [claims.feature_hierarchy(None, False, "x"), claims.feature_hierarchy(None, True, "x")]
+    smoke = GridRecord("lrn", [tiny_run], tier="smoke", source="results/smoke/lrn")
+    rows.append(claims.pair_claim(smoke, "paper", "x", "vgg11", "vgg11_lrn", "not lower", "b"))
+    table = claims.ledger(rows)
+    assert list(table["verdict"]) == ["not testable here"] * 3
+    assert table["evidence"][0] == "not testable here: no CIFAR-10 source to probe with"
+    assert all(type(e) is str for e in table["evidence"])
+
+
 def test_an_unknown_verdict_is_refused() -> None:
     with pytest.raises(ValueError, match="not one of"):
         claims.LedgerRow("blog", "x", "maybe", "1", "book/cost")

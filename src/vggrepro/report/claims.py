@@ -66,6 +66,9 @@ class LedgerRow:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict {self.verdict!r} is not one of {[str(v) for v in VERDICTS]}")
         object.__setattr__(self, "verdict", Outcome(self.verdict))
+        # Evidence is often a ``Verdict`` (a str with a status): keep its text only, so that
+        # a row copies and tabulates as plain data.
+        object.__setattr__(self, "evidence", str(self.evidence))
 
 
 def table2_parameters() -> LedgerRow:
