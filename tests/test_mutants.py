@@ -32,7 +32,8 @@ mutants = load()
     + mutants.ROUND4
     + mutants.ROUND5
     + mutants.ROUND6
-    + mutants.ROUND7,
+    + mutants.ROUND7
+    + mutants.ROUND8,
     ids=lambda m: m.name,
 )
 def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
@@ -53,6 +54,7 @@ def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
     assert len(mutants.ROUND5) >= 20
     assert len(mutants.ROUND6) >= 20
     assert len(mutants.ROUND7) >= 20
+    assert len(mutants.ROUND8) >= 20
     every = (
         mutants.FRESH
         + mutants.ISSUE
@@ -62,6 +64,7 @@ def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
         + mutants.ROUND5
         + mutants.ROUND6
         + mutants.ROUND7
+        + mutants.ROUND8
     )
     assert mutants.SETS["all"] == every
 
@@ -71,8 +74,9 @@ BLIND_ROUNDS = [  # (round, the sets before it, the most mutants it may plant in
     ("round3", mutants.FRESH + mutants.ISSUE + mutants.ROUND2, 3),
     ("round4", mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3, 2),
     ("round5", mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4, 2),
-    ("round6", mutants.SETS["all"][: -len(mutants.ROUND6 + mutants.ROUND7)], 2),
-    ("round7", mutants.SETS["all"][: -len(mutants.ROUND7)], 2),
+    ("round6", mutants.SETS["all"][: -len(mutants.ROUND6 + mutants.ROUND7 + mutants.ROUND8)], 2),
+    ("round7", mutants.SETS["all"][: -len(mutants.ROUND7 + mutants.ROUND8)], 2),
+    ("round8", mutants.SETS["all"][: -len(mutants.ROUND8)], 2),
 ]
 
 
