@@ -111,3 +111,14 @@ def test_a_planted_bug_is_caught_in_a_copy_and_the_source_is_untouched() -> None
     report = mutants.table([planted])
     assert "| error-message-reworded | report/tables.py | changed text | caught |" in report
     assert report.endswith("caught 1 of 1 mutants: 100 %")
+
+
+def test_the_book_stage_refuses_a_checkout_with_changes(tmp_path) -> None:
+    """It restores every file the build changes, so it must not start where work is unsaved."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "notes.txt").write_text("unsaved work")
+    with pytest.raises(SystemExit, match="has uncommitted changes"):
+        mutants.book_run(tmp_path, timeout=10, checkout=tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "unsaved work"
