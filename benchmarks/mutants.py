@@ -1984,6 +1984,11 @@ def main(argv: Sequence[str] | None = None) -> list[Outcome]:
             print(f"baseline, whole suite: {whole.detail} ({whole.seconds:.0f} s)", flush=True)
             if whole.verdict != "missed":
                 raise SystemExit("the whole suite fails without a mutant; fix it first")
+        if args.make_test and args.book:
+            built = run_one(None, [], timeout=args.timeout, checkout=args.checkout, book=True)
+            print(f"baseline, book and browser tests: {built.detail} ({built.seconds:.0f} s)")
+            if built.verdict != "missed":
+                raise SystemExit("the book build or the browser tests fail without a mutant")
     outcomes = []
     for m in mutants:
         o = run_one(m, tests_for(m), args.slow, args.timeout, args.show, args.checkout)
