@@ -343,6 +343,8 @@ def test_torchrun_variables_make_the_world() -> None:
     env = {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": "29500"}  # fmt: skip
     assert distributed.detect(env) == World(3, 4, 1) and not World(3, 4, 1).main
+    # One process writes, rank 0, not the first process of every node.
+    assert World(0, 4, 0).main and not World(2, 4, 0).main
     assert distributed.detect({}) == World()
     with pytest.raises(DistributedError, match="RANK=4, WORLD_SIZE=4"):
         distributed.detect({**env, "RANK": "4"})

@@ -106,6 +106,12 @@ def test_two_3x3_layers_see_5x5_with_fewer_weights_and_one_more_relu():
     assert row["relus_stack"] == row["relus_single"] + 1
 
 
+def test_stack_table_defaults_to_one_to_four_layers_of_512_channels():
+    table = receptive.stack_table()
+    assert list(table.index) == [1, 2, 3, 4]
+    assert table.loc[4, "rf_stack"] == 9 and table.loc[4, "weights_stack"] == 4 * 9 * 512**2
+
+
 def test_stack_table_ratio_falls_with_depth():
     table = receptive.stack_table(range(1, 5), channels=8)
     assert table.loc[1, "weight_ratio"] == 1.0
