@@ -166,6 +166,8 @@ def test_stalled_runs_are_counted_and_named_in_the_verdict() -> None:
     runs[0]["status"] = "stalled"  # it still has its test metrics
     effect = depth.depth_effect(runs_frame(runs)).iloc[0]
     assert (effect["stalled"], effect["diverged"], effect["runs"]) == (1, 0, 12)
+    # A stalled run stopped at chance: it is counted, not averaged (vgg11: seeds 1 and 2 only).
+    assert effect["shallow_error"] == pytest.approx(10.05)
     verdict = depth.depth_verdict(runs_frame(runs))
     assert "(-1.00); 1 of 12 runs stalled at chance and were stopped. With" in verdict
 
