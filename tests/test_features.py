@@ -176,6 +176,22 @@ def test_ncm_accuracy_on_separable_and_on_shuffled_features() -> None:
     assert F.ncm_accuracy(x, shuffled, x, y) < 0.6
 
 
+def test_ncm_accuracy_matches_a_direct_count_on_scaled_noisy_features() -> None:
+    """Rows of very different lengths and columns of different scales: each fit and test row is
+    normalised on its own, class means taken, each test row given its nearest mean's class."""
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(3).repeat(40)
+    x = (torch.randn(3, 8, generator=g)[y] + 2.0 * torch.randn(120, 8, generator=g)).double()
+    x *= 10 ** (4 * torch.rand(120, 1, generator=g) - 2) * 10 ** torch.rand(1, 8, generator=g)
+    fit, test = x[:60], x[60:]
+    unit = fit / fit.norm(dim=1, keepdim=True)
+    means = torch.stack([unit[y[:60] == c].mean(0) for c in range(3)])
+    nearest = torch.cdist(test / test.norm(dim=1, keepdim=True), means).argmin(1)
+    expected = float((nearest == y[60:]).double().mean())
+    assert F.ncm_accuracy(fit, y[:60], test, y[60:]) == pytest.approx(expected)
+    assert 0.4 < expected < 1.0  # neither chance nor trivially separable
+
+
 def test_iid_energy_shares_count_the_kernels_and_channels_apart() -> None:
     """A 5 x 5 kernel over 3 channels has 75 weights: 1 flat grey direction, 2 flat colour
     ones, 24 grey patterns and 48 coloured ones."""
