@@ -1900,13 +1900,19 @@ def table(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(rows)
 
 
-def book_stage(mutants: Sequence[Mutant], args: argparse.Namespace) -> list[Outcome]:
-    """The book build and browser tests alone, first unmutated (they must pass), then for each
-    of ``mutants``."""
+def book_baseline(args: argparse.Namespace) -> None:
+    """The book build and browser tests, unmutated: they must pass, or no mutant's failure
+    there would be the mutant's doing."""
     base = run_one(None, [], timeout=args.timeout, checkout=args.checkout, book=True)
     print(f"baseline, book and browser tests: {base.detail} ({base.seconds:.0f} s)", flush=True)
     if base.verdict != "missed":
         raise SystemExit("the book build or the browser tests fail without a mutant")
+
+
+def book_stage(mutants: Sequence[Mutant], args: argparse.Namespace) -> list[Outcome]:
+    """The book build and browser tests alone, first unmutated (they must pass), then for each
+    of ``mutants``."""
+    book_baseline(args)
     outcomes = []
     for m in mutants:
         o = run_one(m, [], timeout=args.timeout, checkout=args.checkout, book=True)
@@ -1985,10 +1991,7 @@ def main(argv: Sequence[str] | None = None) -> list[Outcome]:
             if whole.verdict != "missed":
                 raise SystemExit("the whole suite fails without a mutant; fix it first")
         if args.make_test and args.book:
-            built = run_one(None, [], timeout=args.timeout, checkout=args.checkout, book=True)
-            print(f"baseline, book and browser tests: {built.detail} ({built.seconds:.0f} s)")
-            if built.verdict != "missed":
-                raise SystemExit("the book build or the browser tests fail without a mutant")
+            book_baseline(args)
     outcomes = []
     for m in mutants:
         o = run_one(m, tests_for(m), args.slow, args.timeout, args.show, args.checkout)

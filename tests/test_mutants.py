@@ -21,10 +21,7 @@ def load() -> ModuleType:
 
 
 mutants = load()
-
-
-@pytest.mark.parametrize(
-    "mutant",
+EVERY = (
     mutants.FRESH
     + mutants.ISSUE
     + mutants.ROUND2
@@ -33,7 +30,14 @@ mutants = load()
     + mutants.ROUND5
     + mutants.ROUND6
     + mutants.ROUND7
-    + mutants.ROUND8,
+    + mutants.ROUND8
+)
+"""Every set, in order: what ``SETS["all"]`` must hold."""
+
+
+@pytest.mark.parametrize(
+    "mutant",
+    EVERY,
     ids=lambda m: m.name,
 )
 def test_every_mutant_changes_one_place_of_the_current_source(mutant) -> None:
@@ -55,18 +59,7 @@ def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
     assert len(mutants.ROUND6) >= 20
     assert len(mutants.ROUND7) >= 20
     assert len(mutants.ROUND8) >= 20
-    every = (
-        mutants.FRESH
-        + mutants.ISSUE
-        + mutants.ROUND2
-        + mutants.ROUND3
-        + mutants.ROUND4
-        + mutants.ROUND5
-        + mutants.ROUND6
-        + mutants.ROUND7
-        + mutants.ROUND8
-    )
-    assert mutants.SETS["all"] == every
+    assert mutants.SETS["all"] == EVERY
 
 
 BLIND_ROUNDS = [  # (round, the sets before it, the most mutants it may plant in one module)
