@@ -31,6 +31,7 @@ EVERY = (
     + mutants.ROUND6
     + mutants.ROUND7
     + mutants.ROUND8
+    + mutants.ROUND9
 )
 """Every set, in order: what ``SETS["all"]`` must hold."""
 
@@ -59,6 +60,7 @@ def test_mutant_names_are_unique_and_the_fresh_set_is_large_enough() -> None:
     assert len(mutants.ROUND6) >= 20
     assert len(mutants.ROUND7) >= 20
     assert len(mutants.ROUND8) >= 20
+    assert len(mutants.ROUND9) >= 20
     assert mutants.SETS["all"] == EVERY
 
 
@@ -67,9 +69,16 @@ BLIND_ROUNDS = [  # (round, the sets before it, the most mutants it may plant in
     ("round3", mutants.FRESH + mutants.ISSUE + mutants.ROUND2, 3),
     ("round4", mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3, 2),
     ("round5", mutants.FRESH + mutants.ISSUE + mutants.ROUND2 + mutants.ROUND3 + mutants.ROUND4, 2),
-    ("round6", mutants.SETS["all"][: -len(mutants.ROUND6 + mutants.ROUND7 + mutants.ROUND8)], 2),
-    ("round7", mutants.SETS["all"][: -len(mutants.ROUND7 + mutants.ROUND8)], 2),
-    ("round8", mutants.SETS["all"][: -len(mutants.ROUND8)], 2),
+    (
+        "round6",
+        mutants.SETS["all"][
+            : -len(mutants.ROUND6 + mutants.ROUND7 + mutants.ROUND8 + mutants.ROUND9)
+        ],
+        2,
+    ),
+    ("round7", mutants.SETS["all"][: -len(mutants.ROUND7 + mutants.ROUND8 + mutants.ROUND9)], 2),
+    ("round8", mutants.SETS["all"][: -len(mutants.ROUND8 + mutants.ROUND9)], 2),
+    ("round9", mutants.SETS["all"][: -len(mutants.ROUND9)], 2),
 ]
 
 
