@@ -320,6 +320,48 @@ def test_the_colour_shift_is_added_in_pixel_units() -> None:
     torch.testing.assert_close(x[0, :, 0, 0], torch.tensor([0.1, 0.0, 0.0]))
 
 
+def test_dropout_draws_differ_between_ranks_and_epochs_and_repeat_on_resume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``train_epoch`` reseeds the dropout generator from (seed, epoch, rank): two ranks never
+    share masks, nor two epochs, and a resumed epoch draws what the uninterrupted one drew."""
+    stats = Stats((0.0,) * 3, (1.0,) * 3, (1.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    fake_batch = (
+        torch.zeros(2, 3, 2, 2, dtype=torch.uint8),
+        torch.zeros(2, dtype=torch.long),
+        None,
+    )
+
+    class OneBatch(list):  # a loader of one batch, with the epoch hooks ``train_epoch`` calls
+        sampler = dataset = SimpleNamespace(set_epoch=lambda epoch: None)
+
+    drawn: list[torch.Tensor] = []
+
+    def step(run, x, y):  # what dropout draws in a step
+        drawn.append(torch.rand(8))
+        return torch.tensor(1.0), torch.tensor(0)
+
+    monkeypatch.setattr(ddp, "train_step", step)
+    monkeypatch.setattr(ddp, "batches", iter)
+    monkeypatch.setattr(ddp, "total", lambda values, world: values)
+
+    def draws(rank: int, epoch: int, seed: int = 0) -> torch.Tensor:
+        run = SimpleNamespace(
+            model=torch.nn.Identity(), train=OneBatch([fake_batch]), cfg=SimpleNamespace(seed=seed),
+            world=World(rank=rank, size=2), device=torch.device("cpu"), stats=stats,
+        )  # fmt: skip
+        torch.manual_seed(123)  # whatever state the generator was left in
+        ddp.train_epoch(
+            run, epoch, SimpleNamespace(update=lambda: None, set_postfix=lambda **shown: None)
+        )
+        return drawn[-1]
+
+    first = draws(rank=0, epoch=0)
+    assert torch.equal(draws(rank=0, epoch=0), first)  # resumed: the same masks
+    for other in (draws(rank=1, epoch=0), draws(rank=0, epoch=1), draws(0, 0, seed=1)):
+        assert not torch.equal(other, first)
+
+
 def test_dense_views_of_whole_images_of_several_shapes() -> None:
     """At the training size the dense net is the net; other images go through it by shape
     group without mixing; the multi-scale view averages the flipped dense views."""
