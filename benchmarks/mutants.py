@@ -1040,8 +1040,8 @@ ROUND5: tuple[Mutant, ...] = (
     Mutant(
         "model-digest-required-of-old-files",
         "results/schema.py",
-        '_OPTIONAL = ("model_sha256", "retest")',
-        '_OPTIONAL = ("retest",)',
+        '_OPTIONAL = ("model_sha256", "retest", "probe")',
+        '_OPTIONAL = ("retest", "probe")',
         "dropped case",
     ),
     Mutant(

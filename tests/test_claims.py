@@ -130,14 +130,16 @@ def test_feature_hierarchy_follows_the_probe() -> None:
 
 
 def test_the_ledger_tabulates_claims_without_data_or_from_smoke_runs(tiny_run: dict) -> None:
-    """Without a CIFAR-10 source (``make book`` offline, no archive) the hierarchy claim is not
-    testable and its evidence is a verdict's text; the ledger still tabulates every row."""
+    """Without a recorded probe (a net nobody probed) the hierarchy claim is not testable and
+    its evidence is a verdict's text; the ledger still tabulates every row."""
     rows = [claims.feature_hierarchy(None, False, "x"), claims.feature_hierarchy(None, True, "x")]
     smoke = GridRecord("lrn", [tiny_run], tier="smoke", source="results/smoke/lrn")
     rows.append(claims.pair_claim(smoke, "paper", "x", "vgg11", "vgg11_lrn", "not lower", "b"))
     table = claims.ledger(rows)
     assert list(table["verdict"]) == ["not testable here"] * 3
-    assert table["evidence"][0] == "not testable here: no CIFAR-10 source to probe with"
+    assert table["evidence"][0] == (
+        "not testable here: no probe is recorded for the saved net (`python -m vggrepro probe`)"
+    )
     assert all(type(e) is str for e in table["evidence"])
 
 

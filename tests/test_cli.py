@@ -409,6 +409,64 @@ def test_export_removes_its_net_when_the_results_file_cannot_be_written(
     assert list(tmp_path.iterdir()) == []  # neither the net nor a temporary file
 
 
+def net_with_result(trained: tuple[Path, Path], folder: Path, **change) -> Path:
+    """The trained net copied to ``folder``/net.pt with its results file (``change`` applied)
+    beside it as net.json, as ``results/models`` holds them."""
+    model, result = trained
+    folder.mkdir(exist_ok=True)
+    (folder / "net.pt").write_bytes(model.read_bytes())
+    save_result({**load_result(result), **change}, folder / "net.json")
+    return folder / "net.pt"
+
+
+def test_probe_records_the_probes_in_the_nets_results_file(
+    trained: tuple[Path, Path], tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    net = net_with_result(trained, tmp_path / "models", smoke=False, preset="cpu")
+    before = load_result(net.with_suffix(".json"))
+    argv = ["probe", str(net), "--data", str(tiny_folder), "--cache", str(tmp_path / "c")]
+    assert main([*argv, "--quiet"]) == 0
+    assert f"recorded in {net.with_suffix('.json')}" in capsys.readouterr().out
+    after = load_result(net.with_suffix(".json"))
+    assert {k: v for k, v in after.items() if k != "probe"} == before
+    assert after["probe"]["data"]["checksum"] == before["data"]["checksum"]
+    assert [row["stage"] for row in after["probe"]["rows"]] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        ("missing", "none.pt: no such saved net"),
+        ("no-results-file", "net.json"),
+        ("smoke", "a smoke model has no features to probe"),
+        ("other-data", "was trained on other data"),
+    ],
+)
+def test_probe_mistakes_are_one_line(
+    setup: str, message: str, trained: tuple[Path, Path], tiny_folder: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A missing net or results file and a smoke net are refused before the data loads; data
+    other than the run's once it has loaded, with the results file left as it was."""
+    net = net_with_result(trained, tmp_path, smoke=setup == "smoke", preset="cpu")
+    data = ["--data", MISSING]
+    if setup == "missing":
+        net = tmp_path / "none.pt"
+    elif setup == "no-results-file":
+        net.with_suffix(".json").unlink()
+    elif setup == "other-data":
+        other = dataclasses.replace(tiny_cifar(), source="other", checksum="f" * 64)
+        monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: other)
+    if setup != "other-data":
+        monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: pytest.fail("data loaded"))
+    before = net.with_suffix(".json").read_bytes() if net.with_suffix(".json").exists() else None
+    assert main(["probe", str(net), *data]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    if before is not None:
+        assert net.with_suffix(".json").read_bytes() == before
+
+
 @pytest.mark.parametrize("n_val", ["0", "5", "-10", "15"])
 def test_a_validation_split_of_no_image_per_class_or_an_odd_size_is_refused(n_val: str) -> None:
     with pytest.raises(SystemExit) as e:

@@ -1,6 +1,7 @@
 """What the layers see: filters, stage outputs, top images, probes and the choice of saved net."""
 
 import copy
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -17,6 +18,7 @@ from vggrepro.engine.data import TORCHVISION_FOLDER
 from vggrepro.engine.presets import preset
 from vggrepro.engine.train import train
 from vggrepro.report import features as F
+from vggrepro.results.io import load_result
 
 
 @pytest.fixture(scope="module")
@@ -284,22 +286,46 @@ def test_probe_table_on_a_tiny_net(saved: tuple[Path, dict]) -> None:
     assert F.same_data(ck, data)
 
 
-def test_probe_is_the_chapters_probe_against_the_runs_starting_weights(
-    saved: tuple[Path, dict],
+def test_a_recorded_probe_is_the_chapters_probe_with_its_provenance(
+    saved: tuple[Path, dict], tmp_path: Path
 ) -> None:
-    """``probe`` (what the claims ledger runs) gives the table the features chapter builds: the
-    net against the random twin drawn with the run's seed and scheme, on the run's own images;
-    nothing for a smoke model or without data."""
-    path, result = saved
-    ck = F.SavedNet(path, full_run(result, epochs=1, error=50.0))
+    """``record_probe`` writes into the net's results file the table the features chapter
+    shows: the net against the random twin drawn with the run's seed and scheme, on the run's
+    own images; ``recorded_probe`` reads it back unchanged, and the book needs no data."""
+    source, result = saved
+    run = full_run(result, epochs=1, error=50.0)
+    run["config"]["seed"] = 3  # the twin is drawn with the run's seed, not a fixed one
+    ck = F.SavedNet(place(tmp_path, "net", source, run), run)
+    assert F.recorded_probe(ck) is None
     data = tiny_cifar()
-    got = F.probe(ck, data, n_fit=20, n_test=30, k=5)
+    written = F.record_probe(ck, data, n_fit=20, n_test=30, k=5)
     net, config = ck.model(), ck.result["config"]
     twin = F.random_twin(net, config["init"], seed=config["seed"])
-    want = F.probe_table(net, twin, F.probe_images(ck, data, n_fit=20, n_test=30), k=5)
-    pd.testing.assert_frame_equal(got, want)
-    assert F.probe(ck, None) is None
-    assert F.probe(F.SavedNet(path, result), data) is None  # a smoke model
+    images = F.probe_images(ck, data, n_fit=20, n_test=30)
+    want = F.probe_table(net, twin, images, k=5)
+    on_disk = load_result(tmp_path / "net.json")
+    assert on_disk == json.loads(json.dumps(written))  # the run's record, plus the probe
+    assert on_disk["history"] == ck.result["history"]
+    pd.testing.assert_frame_equal(F.recorded_probe(F.SavedNet(ck.path, on_disk)), want)
+    record = on_disk["probe"]
+    assert (record["n_fit"], record["n_test"], record["k"]) == (20, 30, 5)
+    assert record["chance_purity"] == F.chance_purity(images.test_y, 5)
+    assert record["data"] == {"source": data.source, "checksum": data.checksum}
+    assert record["provenance"]["device_type"] == "cpu" and record["wall_time_s"] > 0
+
+
+def test_a_probe_is_refused_for_a_smoke_model_and_for_other_data(
+    saved: tuple[Path, dict], tmp_path: Path
+) -> None:
+    source, result = saved
+    with pytest.raises(ValueError, match="smoke model"):
+        F.record_probe(F.SavedNet(place(tmp_path, "smoke", source, result), result), tiny_cifar())
+    full = full_run(result, epochs=1, error=50.0)
+    ck = F.SavedNet(place(tmp_path, "net", source, full), full)
+    other = dataclasses.replace(tiny_cifar(), source="other", checksum="f" * 64)
+    with pytest.raises(ValueError, match="other data"):
+        F.record_probe(ck, other)
+    assert "probe" not in json.loads((tmp_path / "net.json").read_text())  # nothing written
 
 
 def test_find_saved_net_prefers_full_runs_then_epochs_then_error(
@@ -355,7 +381,7 @@ def test_sample_images_without_data_are_synthetic_and_normalised(
     sample = F.sample_images(ck, None, 8)
     assert sample.synthetic and sample.names[:4] == list(F.SYNTHETIC_KINDS)
     assert sample.x.mean(dim=(0, 2, 3)).abs().max() < 1e-4
-    assert F.probe_verdict(None, smoke=False).startswith("not testable here: no CIFAR-10")
+    assert F.probe_verdict(None, smoke=False).startswith("not testable here: no probe is recorded")
     real = F.sample_images(ck, tiny_cifar(), 8)
     assert not real.synthetic and set(real.names) <= set(tiny_cifar().classes)
     assert real.raw.shape == (8, 3, 32, 32)

@@ -149,7 +149,7 @@ def test_reading_results_never_trains(tmp_path: Path) -> None:
 def test_the_schema_is_built_from_the_typed_result() -> None:
     names = [f for f in RunResult.__dataclass_fields__]
     assert list(SCHEMA["properties"]) == names
-    assert set(names) - set(SCHEMA["required"]) == {"model_sha256", "retest"}
+    assert set(names) - set(SCHEMA["required"]) == {"model_sha256", "retest", "probe"}
     with pytest.raises(TypeError):
         RunResult(run_id="x")  # every required field must be given
 

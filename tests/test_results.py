@@ -196,8 +196,9 @@ def test_the_schema_requires_every_field_a_run_writes(tiny_run: dict) -> None:
     assert set(history) == set(tiny_run["history"][0]) - {"seconds"}
 
 
-def with_retest(tiny_run: dict) -> dict:
-    """A copy of ``tiny_run`` with a ``retest`` record, as ``vggrepro.engine.retest`` adds one."""
+def with_records(tiny_run: dict) -> dict:
+    """A copy of ``tiny_run`` with a ``retest`` and a ``probe`` record, as
+    ``vggrepro.engine.retest`` and ``vggrepro.report.features.record_probe`` add them."""
     run = copy.deepcopy(tiny_run)
     run["retest"] = {
         "scales": [32, 64],
@@ -206,6 +207,21 @@ def with_retest(tiny_run: dict) -> dict:
         "started": "2026-01-01T00:00:00+00:00",
         "finished": "2026-01-01T00:00:09.5Z",
         "wall_time_s": 9.5,
+        "provenance": run["provenance"],
+    }
+    row = {"stage": 1, "rf": 6, "ncm trained": 0.3, "ncm trained se": 0.01, "ncm random": 0.2,
+           "ncm random se": 0.01, "purity trained": 0.4, "purity random": 0.3, "dead trained": 0,
+           "dead random": 1, "n_test": 100}  # fmt: skip
+    run["probe"] = {
+        "rows": [row, {**row, "stage": 2}],
+        "n_fit": 100,
+        "n_test": 100,
+        "k": 20,
+        "chance_purity": 0.19,
+        "data": {"source": "cifar10-jpeg", "checksum": "a" * 64},
+        "started": "2026-01-01T00:00:00Z",
+        "finished": "2026-01-01T00:00:03Z",
+        "wall_time_s": 3.0,
         "provenance": run["provenance"],
     }
     return validate(run)
@@ -236,6 +252,13 @@ NUMERIC = {
     ("retest", "centre_top1_error_again"), ("retest", "wall_time_s"),
     ("provenance", "world_size"), ("provenance", "per_rank_batch"),
     ("retest", "provenance", "world_size"), ("retest", "provenance", "per_rank_batch"),
+    ("probe", "rows", 0, "stage"), ("probe", "rows", 0, "ncm trained"),
+    ("probe", "rows", 0, "ncm trained se"), ("probe", "rows", 0, "ncm random"),
+    ("probe", "rows", 0, "ncm random se"), ("probe", "rows", 0, "purity trained"),
+    ("probe", "rows", 0, "purity random"), ("probe", "rows", 0, "dead trained"),
+    ("probe", "rows", 0, "dead random"), ("probe", "rows", 0, "n_test"), ("probe", "n_fit"),
+    ("probe", "n_test"), ("probe", "k"), ("probe", "chance_purity"), ("probe", "wall_time_s"),
+    ("probe", "provenance", "world_size"), ("probe", "provenance", "per_rank_batch"),
 }  # fmt: skip
 """Every integer or number a results file holds."""
 
@@ -261,7 +284,7 @@ def test_no_number_field_takes_a_bool(tiny_run: dict, path: tuple, flag: bool) -
     """JSON Schema keeps booleans apart from numbers; Python's ``isinstance(True, int)`` does
     not, so a hand-written check would let them through."""
     with pytest.raises(ResultError, match=f"{flag} is not of type"):
-        validate(put(with_retest(tiny_run), path, flag))
+        validate(put(with_records(tiny_run), path, flag))
 
 
 @pytest.mark.parametrize(
@@ -290,16 +313,24 @@ def test_no_number_field_takes_a_bool(tiny_run: dict, path: tuple, flag: bool) -
         (("provenance", "per_rank_batch"), 0, 1),
         (("retest", "centre_top1_error_again"), 101.0, 100.0),
         (("retest", "wall_time_s"), -1.0, 0.0),
+        (("probe", "rows", 0, "stage"), 0, 1),
+        (("probe", "rows", 0, "ncm trained"), 1.01, 1.0),
+        (("probe", "rows", 0, "ncm random se"), -0.01, 0.0),
+        (("probe", "rows", 0, "purity random"), 1.5, 1.0),
+        (("probe", "rows", 0, "dead trained"), -1, 0),
+        (("probe", "k"), 0, 1),
+        (("probe", "chance_purity"), -0.1, 0.0),
+        (("probe", "n_fit"), -1, 0),
     ],
     ids=lambda v: "/".join(map(str, v)) if isinstance(v, tuple) else str(v),
 )
 def test_out_of_range_values_are_rejected_and_the_bounds_accepted(
     tiny_run: dict, path: tuple, bad: float, good: float
 ) -> None:
-    assert validate(put(with_retest(tiny_run), path, good))
+    assert validate(put(with_records(tiny_run), path, good))
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
     with pytest.raises(ResultError, match=rf"^result{re.escape(where)}: {bad} is (less|greater)"):
-        validate(put(with_retest(tiny_run), path, bad))
+        validate(put(with_records(tiny_run), path, bad))
 
 
 @pytest.mark.parametrize("field", [("started",), ("finished",), ("retest", "started")])
@@ -323,7 +354,7 @@ def test_out_of_range_values_are_rejected_and_the_bounds_accepted(
 )
 def test_malformed_timestamps_are_rejected(tiny_run: dict, field: tuple, stamp: object) -> None:
     with pytest.raises(ResultError, match=f"{field[-1]}: "):
-        validate(put(with_retest(tiny_run), field, stamp))
+        validate(put(with_records(tiny_run), field, stamp))
 
 
 @pytest.mark.parametrize(
@@ -331,20 +362,26 @@ def test_malformed_timestamps_are_rejected(tiny_run: dict, field: tuple, stamp: 
     ["2026-01-01T00:00:00Z", "2026-01-01T23:59:59.123456+05:30", "2026-06-30T12:00:00-08:00"],
 )
 def test_well_formed_timestamps_are_accepted(tiny_run: dict, stamp: str) -> None:
-    assert validate(put(with_retest(tiny_run), ("finished",), stamp))
+    assert validate(put(with_records(tiny_run), ("finished",), stamp))
     assert re.fullmatch(SCHEMA["properties"]["started"]["pattern"], tiny_run["started"])
 
 
 def test_every_record_requires_what_is_written_into_it(tiny_run: dict) -> None:
-    """Provenance, config and the retest record (the top level, data, test and history are
-    checked above): each requires what the book reads from it, and a run writes all of that."""
+    """Provenance, config, the retest and the probe records (the top level, data, test and
+    history are checked above): each requires what the book reads from it, and a run writes
+    all of that."""
     properties = SCHEMA["properties"]
     machine = {"device", "device_type", "torch", "cuda", "git_commit", "git_dirty"}
     assert set(properties["provenance"]["required"]) == machine
     assert machine <= set(tiny_run["provenance"])  # and python, platform, cudnn: optional
-    retest = with_retest(tiny_run)["retest"]
+    retest = with_records(tiny_run)["retest"]
     assert set(properties["retest"]["required"]) == set(retest)
     assert properties["retest"]["properties"]["provenance"] == properties["provenance"]
+    probe = with_records(tiny_run)["probe"]
+    assert set(properties["probe"]["required"]) == set(probe)
+    assert properties["probe"]["properties"]["provenance"] == properties["provenance"]
+    row = properties["probe"]["properties"]["rows"]["items"]["required"]
+    assert set(row) == set(probe["rows"][0]) - {"rf"}  # the geometry columns are the table's
     read = {"arch", "batch_norm", "init", "width", "fc_width", "epochs", "batch_size", "lr"}
     assert set(properties["config"]["required"]) == read
     assert read <= set(tiny_run["config"])

@@ -1,5 +1,6 @@
 """Command line: ``python -m vggrepro train ...`` for one run, ``run GRID`` for a named grid,
-``chapter NAME`` to re-execute one chapter of the book."""
+``retest GRID`` and ``probe [NET]`` to add measurements to recorded runs, ``chapter NAME`` to
+re-execute one chapter of the book."""
 
 from __future__ import annotations
 
@@ -148,7 +149,7 @@ def parser(defaults: bool = True) -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     _train_parser(sub, defaults)
-    for add in (_run_parser, _export_parser, _retest_parser, _chapter_parser):
+    for add in (_run_parser, _export_parser, _retest_parser, _probe_parser, _chapter_parser):
         add(sub)
     return p
 
@@ -235,6 +236,20 @@ def _retest_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
 
 
+def _probe_parser(sub: argparse._SubParsersAction) -> None:
+    q = sub.add_parser(
+        "probe", help="record the features chapter's probes of a saved net (needs CIFAR-10)"
+    )
+    q.add_argument(
+        "net", type=Path, nargs="?",
+        help="a net saved with its results file beside it, same stem (default: the best under "
+        "results/models, the one the book reads)",
+    )  # fmt: skip
+    q.add_argument("--data", help=DATA_HELP)
+    q.add_argument("--cache", type=Path, help="decoded-data cache folder")
+    q.add_argument("--quiet", action="store_true", help="no progress bar while the data loads")
+
+
 def _chapter_parser(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("chapter", help="re-execute one chapter of the book as a notebook")
     c.add_argument("name", help="the chapter's file name in book/ without .md, e.g. depth")
@@ -276,6 +291,8 @@ def _run(args: argparse.Namespace) -> int:
         return _chapter(args)
     if args.command == "retest":
         return _retest(args)
+    if args.command == "probe":
+        return _probe(args)
     if args.command == "export":
         try:
             export(args.model, args.dest, args.result)
@@ -458,6 +475,30 @@ def _retest(args: argparse.Namespace) -> int:
     except ValueError as e:  # a missing or foreign net, other data
         raise UsageError(e) from None
     print(f"{len(changed)} runs retested under {folder}")
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    """Record the probes of one saved net in its results file."""
+    from vggrepro.report import features  # the report layer: not needed to train
+
+    try:
+        if args.net is None:
+            ck = features.find_saved_net()
+        elif not args.net.is_file():
+            raise UsageError(f"{args.net}: no such saved net")
+        else:
+            ck = features.SavedNet(args.net, load_result(args.net.with_suffix(".json")))
+    except (OSError, ValueError) as e:  # no net or no results file; ResultError is a ValueError
+        raise UsageError(e) from None
+    if ck.smoke:
+        raise UsageError(f"{ck.path}: a smoke model has no features to probe")
+    data = load_cifar10(args.data, args.cache, progress=not args.quiet)
+    try:
+        features.record_probe(ck, data)
+    except (OSError, RuntimeError, ValueError) as e:  # an unreadable net, other data
+        raise UsageError(e) from None
+    print(f"probe of {ck.path.name} recorded in {ck.path.with_suffix('.json')}")
     return 0
 
 

@@ -286,7 +286,7 @@ def feature_hierarchy(table: pd.DataFrame | None, smoke: bool, scale: str) -> Le
     high-level ones.
 
     Decided by the probes of the features chapter (``features.probe_table`` on the book's
-    saved net; ``table`` is None when no CIFAR-10 source was available) through
+    saved net, as recorded by ``features.record_probe``; ``table`` is None when none is) through
     ``features.probe_verdict``: the testable part is whether class information grows with
     depth beyond what the same net with random weights has. The early-layer part holds by
     construction (a first-layer unit sees 3x3 pixels) and the middle-layer part (textures,

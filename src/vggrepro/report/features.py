@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +41,11 @@ from vggrepro.engine.data import (
 from vggrepro.engine.loader import normalise
 from vggrepro.engine.nets import load_model
 from vggrepro.engine.presets import TrainConfig
+from vggrepro.engine.provenance import now, provenance
 from vggrepro.engine.train import Split, prepare
 from vggrepro.files import cache_folder
 from vggrepro.report.significance import Status, Verdict, t_statistic, z_critical
-from vggrepro.results.io import load_result
+from vggrepro.results.io import load_result, save_result
 from vggrepro.results.recorded import RESULTS, TIER_NAMES, GridRecord
 
 MODELS = Path(os.environ.get("VGGREPRO_MODELS") or RESULTS / "models")
@@ -508,22 +510,53 @@ PROBE_K = 20
 """Top images per channel for the purity probe, as the chapter uses."""
 
 
-def probe(
+def record_probe(
     ck: SavedNet,
-    data: CIFAR10 | None,
+    data: CIFAR10,
     n_fit: int = PROBE_IMAGES,
     n_test: int = PROBE_IMAGES,
     k: int = PROBE_K,
-) -> pd.DataFrame | None:
-    """``probe_table`` of the saved net against its random twin (``random_twin``, with
-    the run's seed and scheme), on the run's own images; None without data or for a smoke
-    model, which ``probe_verdict`` then reports as not testable."""
-    if data is None or ck.smoke:
-        return None
-    model = ck.model()
-    config = ck.result["config"]
+) -> dict:
+    """Run ``probe_table`` on the saved net against its random twin (``random_twin``, with the
+    run's seed and scheme) on the run's own images, and record it, with the data, wall time and
+    provenance, under ``probe`` in the net's results file; return that file's new content.
+
+    The book reads the probe from there (``recorded_probe``), so a build needs no data. Raises
+    ``ValueError`` for a smoke model and for data other than the run's.
+    """
+    if ck.smoke:
+        raise ValueError(f"{ck.path}: a smoke model has no features to probe")
+    if not same_data(ck, data):
+        raise ValueError(
+            f"{ck.path} was trained on other data ({data.source} is not the run's "
+            f"{ck.result['data']['source']}): its held-out images cannot be rebuilt"
+        )
+    started, t0 = now(), time.perf_counter()
+    model, config = ck.model(), ck.result["config"]
     control = random_twin(model, config["init"], seed=config["seed"])
-    return probe_table(model, control, probe_images(ck, data, n_fit, n_test), k=k)
+    images = probe_images(ck, data, n_fit, n_test)
+    table = probe_table(model, control, images, k=k)
+    result = {**ck.result, "probe": {
+        "rows": table.to_dict("records"),
+        "n_fit": len(images.fit_y),
+        "n_test": len(images.test_y),
+        "k": k,
+        "chance_purity": chance_purity(images.test_y, k),
+        "data": {"source": data.source, "checksum": data.checksum},
+        "started": started,
+        "finished": now(),
+        "wall_time_s": time.perf_counter() - t0,
+        "provenance": provenance(torch.device("cpu")),
+    }}  # fmt: skip
+    save_result(result, ck.path.with_suffix(".json"))
+    return result
+
+
+def recorded_probe(ck: SavedNet) -> pd.DataFrame | None:
+    """The probe table recorded in the net's results file (``record_probe``), None if none is;
+    ``probe_verdict`` reports None as not testable."""
+    recorded = ck.result.get("probe")
+    return None if recorded is None else pd.DataFrame(recorded["rows"])
 
 
 def _gap(a: float, b: float, se_a: float, se_b: float) -> float:
@@ -538,13 +571,17 @@ def probe_verdict(table: pd.DataFrame | None, smoke: bool, z: float | None = Non
     its first stage and the random twin's last stage by more than ``z`` standard errors, and
     never drops by more than ``z`` standard errors from one stage to the next; partly
     supported when only the first two hold; otherwise not supported. ``z`` is the book's one
-    decision rule by default (``significance.z_critical``). ``table`` is None when no CIFAR-10
-    source was available to run the probe.
+    decision rule by default (``significance.z_critical``). ``table`` is None when no probe is
+    recorded for the net (``recorded_probe``).
     """
     if smoke:
         return Verdict(Status.SMOKE, "not testable here: the saved net is a smoke model")
     if table is None:
-        return Verdict(Status.NOT_TESTABLE, "not testable here: no CIFAR-10 source to probe with")
+        return Verdict(
+            Status.NOT_TESTABLE,
+            "not testable here: no probe is recorded for the saved net "
+            "(`python -m vggrepro probe`)",
+        )
     z = z_critical() if z is None else z
     t = table.sort_values("stage")
     acc, se = t["ncm trained"].to_numpy(), t["ncm trained se"].to_numpy()

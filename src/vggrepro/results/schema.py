@@ -71,6 +71,18 @@ _PROVENANCE = _record(
     },
 )
 
+_PROBE_ROW = _record(
+    {
+        "stage": {"type": "integer", "minimum": 1},
+        **{f"ncm {net}{se}": _SHARE for net in ("trained", "random") for se in ("", " se")},
+        **{f"purity {net}": _SHARE for net in ("trained", "random")},
+        **{f"dead {net}": _COUNT for net in ("trained", "random")},
+        "n_test": {"type": "integer", "minimum": 1},
+    }
+)
+"""One stage of the probes (``features.probe_table``): its geometry, then per net (trained and
+random) nearest-class-mean accuracy and its standard error, mean class purity, dead channels."""
+
 
 def _field(schema: dict[str, Any], **default: Any) -> Any:
     """A ``RunResult`` field whose value must follow ``schema``."""
@@ -146,16 +158,38 @@ class RunResult:
         ),
         default=None,
     )
+    # Optional: the features chapter's probes of a saved net, one row per stage, recorded by
+    # ``vggrepro.report.features.record_probe`` with the data and provenance they ran with.
+    probe: dict[str, Any] | None = _field(
+        _record(
+            {
+                "rows": {"type": "array", "minItems": 1, "items": _PROBE_ROW},
+                "n_fit": _COUNT,
+                "n_test": _COUNT,
+                "k": {"type": "integer", "minimum": 1},
+                "chance_purity": _SHARE,
+                "data": _record(
+                    {"source": {"type": "string", "minLength": 1}, "checksum": _SHA256}
+                ),
+                "started": _TIME,
+                "finished": _TIME,
+                "wall_time_s": _SECONDS,
+                "provenance": _PROVENANCE,
+            }
+        ),
+        default=None,
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The results file's JSON object (``save_result`` checks it against ``SCHEMA``)."""
         result = asdict(self)
-        if result["retest"] is None:
-            del result["retest"]
+        for name in ("retest", "probe"):
+            if result[name] is None:
+                del result[name]
         return result
 
 
-_OPTIONAL = ("model_sha256", "retest")
+_OPTIONAL = ("model_sha256", "retest", "probe")
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [f.name for f in fields(RunResult) if f.name not in _OPTIONAL],
