@@ -23,7 +23,7 @@ print(6 * 7, Path.cwd().name)
 
 @pytest.fixture
 def book(tmp_path: Path) -> Path:
-    folder = tmp_path / "book"
+    folder = tmp_path / "other-book"  # not named like the checkout's book/, to tell them apart
     folder.mkdir()
     (folder / "answer.md").write_text(CHAPTER)
     (folder / "failing.md").write_text(CHAPTER.replace("6 * 7", "1 / 0"))
@@ -40,7 +40,7 @@ def test_a_chapter_runs_alone_in_the_book_folder_and_keeps_its_outputs(
     assert not list(book.glob("*.ipynb"))  # the book's sources are left as they were
     cells = nbformat.read(path, as_version=4).cells
     printed = [o["text"] for c in cells if c.cell_type == "code" for o in c.outputs]
-    assert printed == ["42 book\n"]
+    assert printed == ["42 other-book\n"]  # it ran in the folder it was given
 
 
 def test_an_unknown_chapter_is_one_line_and_exit_code_2(

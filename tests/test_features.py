@@ -258,6 +258,15 @@ def test_probe_verdict() -> None:
     assert F.probe_verdict(random_as_good, smoke=False) == "not supported"
 
 
+def test_probe_verdict_measures_a_gap_in_standard_errors_of_the_difference() -> None:
+    """Stage 5 at 56 % against stage 1 at 50 %: with n = 600 test images the gap is 2.08
+    standard errors of the difference (sqrt(se1^2 + se5^2)), past the two-sided 95 % point;
+    with n = 500 it is 1.90, short of it. Adding the two errors (1.48 at n = 600) misses both."""
+    accs = [0.50, 0.52, 0.54, 0.55, 0.56]
+    assert F.probe_verdict(probe(accs, 0.40, n=600), smoke=False) == "supported"
+    assert F.probe_verdict(probe(accs, 0.40, n=500), smoke=False) == "not supported"
+
+
 def test_probe_table_on_a_tiny_net(saved: tuple[Path, dict]) -> None:
     path, result = saved
     ck = F.SavedNet(path, result)

@@ -13,7 +13,7 @@ import pytest
 
 from vggrepro import cli
 from vggrepro.engine.presets import TrainConfig
-from vggrepro.files import atomic_write, project_root
+from vggrepro.files import atomic_write, cache_folder, project_root
 from vggrepro.results import recorded
 from vggrepro.results.schema import SCHEMA, ResultError, RunResult, validate
 
@@ -109,6 +109,16 @@ def test_atomic_write_keeps_the_old_file_on_an_error_and_leaves_no_temporary(
         raise RuntimeError("killed")
     assert path.read_text() == "old"
     assert sorted(p.name for p in path.parent.iterdir()) == ["f.json"]
+
+
+def test_the_cache_folder_is_the_environments_else_one_under_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VGGREPRO_CACHE", str(tmp_path / "c"))
+    assert cache_folder() == tmp_path / "c"
+    monkeypatch.setenv("VGGREPRO_CACHE", "")  # set but empty: the default
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_folder() == tmp_path / "home" / ".cache" / "vggrepro"
 
 
 def test_the_project_root_is_found_from_below_and_not_assumed(tmp_path: Path) -> None:

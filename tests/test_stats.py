@@ -237,6 +237,10 @@ def test_recipe_comparison_describes_each_presets_schedule_crop_and_arithmetic()
     assert cpu.loc["arithmetic of the training steps", "here"].endswith("on the CPU too")
     assert cpu.loc["batch size", "why"] == training.WHY_CPU["batch_size"]
     assert cpu.loc["momentum", "why"] == ""
+    # Fixed drops at 13 and 19 of 22 epochs: two drops, not the plateau rule's ceiling of three
+    # (which the paper's count of three would then wrongly be "kept" against).
+    assert cpu.loc["learning-rate drops", "here"] == 2 == preset("cpu").planned_drops()
+    assert not cpu.loc["learning-rate drops", "kept"] and preset("cpu").max_drops == 3
     gpu = training.recipe_comparison(preset("reduced")).set_index("setting")
     assert gpu.loc["when the learning rate drops", "here"] == "after 2 epochs without improvement"
     assert gpu.loc["stopping a run stuck at chance", "here"] == "after 5 epochs in a row at chance"
