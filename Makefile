@@ -84,6 +84,7 @@ cpu: $(STAMP)
 	  --runs vgg11_bn vgg13_bn vgg16_bn vgg19_bn
 	$(BIN)python -m vggrepro export .checkpoints/cpu/depth/vgg11_bn-s0.model.pt \
 	  results/models/vgg11_bn-cpu-s0.pt --result results/cpu/depth/vgg11_bn-s0.json
+	$(BIN)python -m vggrepro probe results/models/vgg11_bn-cpu-s0.pt --quiet
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
