@@ -1,3 +1,4 @@
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -14,6 +15,7 @@ kernelspec: {display_name: Python 3, language: python, name: python3}
 # A chapter
 
 ```{code-cell} ipython3
+import subprocess
 from pathlib import Path
 
 print(6 * 7, Path.cwd().name)
@@ -59,3 +61,16 @@ def test_a_failing_cell_names_the_chapter_and_exits_1(
     err = capsys.readouterr().err
     assert "ZeroDivisionError" in err and "chapter 'failing' failed" in err
     assert not (tmp_path / "failing.ipynb").exists()
+
+
+def test_executed_chapters_go_where_the_readme_says_and_git_ignores() -> None:
+    """By default ``chapter depth`` writes ``_build/notebooks/depth.ipynb`` (README, Makefile,
+    ``--help``), under the build folder git ignores, so re-running a chapter dirties nothing."""
+    path = chapters.NOTEBOOKS / "depth.ipynb"
+    assert path.relative_to(chapters.ROOT).as_posix() == "_build/notebooks/depth.ipynb"
+    assert cli.parser().parse_args(["chapter", "depth"]).out == chapters.NOTEBOOKS
+    for doc in ("README.md", "Makefile"):
+        assert "_build/notebooks/depth.ipynb" in (chapters.ROOT / doc).read_text()
+    if (chapters.ROOT / ".git").exists():
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=chapters.ROOT)
+        assert ignored.returncode == 0

@@ -15,12 +15,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.multiprocessing as mp
-from torchvision.io import write_jpeg
+from torchvision.io import write_jpeg, write_png
 
 from vggrepro import cli
 from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import build, to_dense
 from vggrepro.engine import ddp, distributed
+from vggrepro.engine.checkpoint import load_checkpoint, save_checkpoint
 from vggrepro.engine.ddp import train_imagenet
 from vggrepro.engine.distributed import DistributedError, World
 from vggrepro.engine.evaluate import folder_protocols, folder_views
@@ -256,6 +257,38 @@ def test_jittering_reaches_both_ends_and_each_image_has_its_own_draw(tmp_path: P
     assert not torch.equal(images[0][2], other_seed[0][2])
     assert rescale(torch.zeros(3, 30, 45, dtype=torch.uint8), 60).shape == (3, 60, 90)
     assert rescale(torch.zeros(3, 45, 30, dtype=torch.uint8), 60).shape == (3, 90, 60)
+
+
+def test_a_crop_of_a_wide_image_reaches_its_right_edge(tmp_path: Path) -> None:
+    """On an image wider than high, the crop's left offset ranges over the width, not the
+    height: over many draws some crop ends at the right edge, none past it."""
+    image = torch.arange(40, dtype=torch.float64).repeat(3, 32, 1)  # each column its index
+    path = tmp_path / "wide.png"
+    write_png(image.to(torch.uint8), str(path))
+    stats = Stats((0.0,) * 3, (1.0,) * 3, (0.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    cfg = imagenet_preset(**{**TINY, "flip": False, "jitter": (32, 32)})
+    images = TrainImages([(str(path), 0)] * 64, cfg, stats)
+    lefts = {int(images[i][0][0, 0, 0]) for i in range(64)}  # the crop's first column
+    assert lefts <= set(range(9)) and 8 in lefts  # 40 - 32 = 8, the widest offset
+
+
+def test_a_checkpoint_keeps_the_plateau_schedule_where_it_was(tmp_path: Path) -> None:
+    """The schedule's count of epochs without improvement is part of a run's state: a run
+    resumed from its checkpoint drops the learning rate at the epoch the whole run would."""
+    data = scan(write_folder(tmp_path / "data", per_class=4))
+    cfg, cpu = imagenet_preset(**TINY), torch.device("cpu")
+    run = ddp.setup(cfg, data, World(), cpu, workers=0)
+    for acc in (0.5, 0.4, 0.4, 0.4, 0.4, 0.4):  # a drop after 3 bad epochs, then 2 more bad
+        run.scheduler.step(acc)
+    assert run.opt.param_groups[0]["lr"] == pytest.approx(cfg.lr * cfg.lr_factor)
+    progress = {"epoch": 6, "history": [], "train_time": 0.0, "wall_time": 0.0}
+    save_checkpoint(tmp_path / "c.pt", {"run": "t"}, run.parts, progress, cpu)
+    resumed = ddp.setup(cfg, data, World(), cpu, workers=0)
+    assert load_checkpoint(tmp_path / "c.pt", {"run": "t"}, resumed.parts, cpu) == progress
+    for r in (run, resumed):  # the third bad epoch since the drop: the second drop, in both
+        r.scheduler.step(0.4)
+    assert resumed.opt.param_groups[0]["lr"] == run.opt.param_groups[0]["lr"]
+    assert resumed.opt.param_groups[0]["lr"] == pytest.approx(cfg.lr * cfg.lr_factor**2)
 
 
 def test_each_rank_reads_a_disjoint_share_and_together_they_read_everything(

@@ -50,3 +50,17 @@ def test_a_batch_norm_net_is_drawn_with_its_batch_norm_boxes() -> None:
     drawn, _ = boxes(VGGSpec("A", batch_norm=True, resolution=32))
     colours = [to_hex(b.get_facecolor()) for b in drawn]
     assert colours.count(COLOURS["BN"]) == colours.count(COLOURS["conv3"]) == 8
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=["D", "A-LRN"])
+def test_one_dotted_line_parts_each_stage_from_the_next(spec: VGGSpec) -> None:
+    """Four lines between the five conv stages and one before the FC head: none before the
+    first box, after the last or across a box."""
+    ax = draw_layer_stack(spec)
+    lines = sorted(line.get_xdata()[0] for line in ax.lines)
+    drawn = sorted((p for p in ax.patches if isinstance(p, Rectangle)), key=lambda r: r.get_x())
+    plt.close(ax.figure)
+    assert len(lines) == 5
+    assert drawn[0].get_x() < lines[0] and lines[-1] < drawn[-1].get_x()
+    for x in lines:
+        assert not any(b.get_x() <= x <= b.get_x() + b.get_width() for b in drawn)

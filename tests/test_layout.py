@@ -100,7 +100,7 @@ def test_no_function_is_longer_than_60_lines_unless_a_comment_says_why() -> None
 def test_atomic_write_keeps_the_old_file_on_an_error_and_leaves_no_temporary(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "sub" / "f.json"
+    path = tmp_path / "sub" / "folders" / "f.json"  # two folders that do not exist yet
     with atomic_write(path, "w") as f:
         f.write("old")
     assert path.read_text() == "old" and stat.S_IMODE(path.stat().st_mode) == 0o644

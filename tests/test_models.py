@@ -167,6 +167,22 @@ def test_initialisation_zeroes_biases_and_is_seeded(scheme: str) -> None:
     assert all(torch.count_nonzero(m.bias) == 0 for m in a.modules() if hasattr(m, "bias"))
 
 
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_initialisation_starts_batch_norm_as_the_identity(scheme: str) -> None:
+    """Every scheme resets a batch-norm layer to scale 1 and shift 0, whatever it held: a
+    zero scale would silence every channel after it."""
+    net = build("A", **{**SMALL, "batch_norm": True})
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for m in norms:
+            m.weight.fill_(3.0)
+            m.bias.fill_(2.0)
+    initialise(net, scheme)
+    assert len(norms) == 8
+    assert all(torch.equal(m.weight, torch.ones_like(m.weight)) for m in norms)
+    assert all(torch.count_nonzero(m.bias) == 0 for m in norms)
+
+
 def test_initialisation_scales() -> None:
     torch.manual_seed(0)
     model = build("D", width=0.5)  # big layers: sample statistics are tight

@@ -21,6 +21,7 @@ from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import build
 from vggrepro.engine import presets
 from vggrepro.engine import train as train_module
+from vggrepro.engine.checkpoint import load_checkpoint
 from vggrepro.engine.data import CIFAR10, split_validation
 from vggrepro.engine.loader import DeviceLoader
 from vggrepro.engine.nets import load_model, save_model, weights_digest
@@ -483,3 +484,20 @@ def test_throughput_counts_the_images_of_every_epoch(tiny: CIFAR10) -> None:
     batch, n_train = TINY["batch_size"], result["data"]["n_train"]
     images = n_train // batch * batch * 2  # full batches only, both epochs
     assert result["images_per_s"] * result["train_time_s"] == pytest.approx(images)
+
+
+@pytest.mark.parametrize(
+    "content, error",
+    [
+        (b"not a checkpoint", "UnpicklingError"),  # another file under the checkpoint's name
+        (b"", "EOFError"),  # a write that never began
+        (b"PK\x03\x04cut short", "RuntimeError"),  # a zip archive cut short
+    ],
+)
+def test_an_unreadable_checkpoint_is_named_whatever_torch_raises(
+    content: bytes, error: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "run.ckpt.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"^{path}: unreadable checkpoint \({error}\); delete"):
+        load_checkpoint(path, {"run": "x"}, {}, torch.device("cpu"))
