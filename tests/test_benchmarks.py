@@ -67,6 +67,7 @@ def test_vgg16_step_reports_mfu_against_the_given_peak(
 def test_peak_table_matches_device_names() -> None:
     peak = load("vgg16_step").peak_tflops
     assert peak("NVIDIA H100 80GB HBM3") == peak("NVIDIA H200") == 1979 / 2
+    assert peak("NVIDIA H100 SXM5 80GB") == 1979 / 2  # dense: half the datasheet's sparse figure
     assert peak("NVIDIA H100 PCIe") is None  # not in the table: --peak-tflops
     assert peak("CPU: x86_64 (2 cores)") is None
 

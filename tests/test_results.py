@@ -419,3 +419,17 @@ def test_the_runs_frame_keeps_top1_and_top5_apart(tiny_run: dict) -> None:
     run["test"]["centre"].update(top1_error=40.0, top5_error=7.5)
     row = runs_frame([run]).iloc[0]
     assert (row["centre/top1"], row["centre/top5"]) == (40.0, 7.5)
+
+
+def test_a_runs_row_reads_its_results_file(tiny_run: dict) -> None:
+    """The columns the chapters tabulate, each against the field it comes from."""
+    three = copy.deepcopy(tiny_run)
+    three["history"] = [dict(tiny_run["history"][0], epoch=e, val_acc=a)
+                        for e, a in ((1, 0.2), (2, 0.5), (3, 0.4))]  # fmt: skip
+    row = runs_frame([three]).iloc[0]
+    assert row["epochs_run"] == 3 and row["best_val_acc"] == 0.5
+    assert row["centre/top1"] == three["test"]["centre"]["top1_error"]
+    assert row["centre/top5"] == three["test"]["centre"]["top5_error"]
+    assert (row["run_id"], row["seed"], row["status"]) == (
+        three["run_id"], three["seed"], three["status"],
+    )  # fmt: skip

@@ -218,6 +218,19 @@ def test_learning_curves_hold_every_epoch_and_means_count_the_runs_left() -> Non
     assert training.learning_curves([]).empty
 
 
+def test_mean_curves_average_the_seeds_not_their_median() -> None:
+    """Three seeds at 10 %, 20 % and 90 % validation accuracy: the curve shows their mean,
+    40 %, as the training chapter's caption says ("averaged over seeds"), not the middle
+    seed's 20 %."""
+    rows = [
+        dict.fromkeys(training.CURVE_COLUMNS, 0.0)
+        | {"arch": "vgg11", "batch_norm": False, "seed": s, "epoch": 1, "val_acc": acc}
+        for s, acc in enumerate((0.1, 0.2, 0.9))
+    ]
+    means = training.mean_curves(pd.DataFrame(rows))
+    assert means["val_acc"].tolist() == [pytest.approx(0.4)] and means["runs"].tolist() == [3]
+
+
 def test_recipe_comparison_reads_the_config_not_a_copy() -> None:
     table = training.recipe_comparison(preset("reduced")).set_index("setting")
     assert table.loc["batch size", "kept"] and table.loc["weight decay", "kept"]
