@@ -22,6 +22,7 @@ from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import build, to_dense
 from vggrepro.engine import ddp, distributed
 from vggrepro.engine.checkpoint import load_checkpoint, save_checkpoint
+from vggrepro.engine.data import DataError
 from vggrepro.engine.ddp import train_imagenet
 from vggrepro.engine.distributed import DistributedError, World
 from vggrepro.engine.evaluate import folder_protocols, folder_views
@@ -579,3 +580,142 @@ def test_the_jittered_nets_are_tested_at_smin_the_middle_and_smax() -> None:
     """Table 4's rule for S in [Smin, Smax]: Q = {Smin, (Smin + Smax) / 2, Smax}."""
     assert imagenet_preset(jitter=(256, 512)).test_scales() == (256, 384, 512)
     assert imagenet_preset().test_scales() == (224, 256, 288)
+
+
+def test_a_rescaled_side_is_rounded_to_the_nearest_pixel() -> None:
+    """A 3 x 5 image to a shorter side of 4: the longer is 5 * 4 / 3 = 6.67, so 7 px (not 6)."""
+    assert rescale(torch.zeros(3, 3, 5, dtype=torch.uint8), 4).shape == (3, 4, 7)
+    assert rescale(torch.zeros(3, 5, 3, dtype=torch.uint8), 4).shape == (3, 7, 4)
+
+
+def _ramp(path: Path, height: int, width: int) -> str:
+    """A PNG whose red is each pixel's column and green its row."""
+    image = torch.zeros(3, height, width)
+    image[0] = torch.arange(width, dtype=torch.float32)[None, :]
+    image[1] = torch.arange(height, dtype=torch.float32)[:, None]
+    write_png(image.to(torch.uint8), str(path))
+    return str(path)
+
+
+def test_the_centre_crop_is_taken_from_the_middle_of_the_image_at_the_single_scale(
+    tmp_path: Path,
+) -> None:
+    """32 x 40 at single scale 48 is 48 x 60: the 32 px crop starts at row 8 and column 14,
+    which are rows 8.5 * 32 / 48 - 0.5 = 5.2 and columns 14.5 * 40 / 60 - 0.5 = 9.2 of the
+    original; the dense views are the whole image rescaled to each Q."""
+    path = _ramp(tmp_path / "wide.png", 32, 40)
+    centre, views, label = EvalImages([(path, 2)], crop=32, centre=48, scales=(32, 48))[0]
+    assert centre.shape == (3, 32, 32) and label == 2
+    assert 8 <= int(centre[0, 0, 0]) <= 10 and 4 <= int(centre[1, 0, 0]) <= 6
+    assert 28 <= int(centre[0, 0, -1]) <= 31  # column 45 of 60: 45.5 * 2 / 3 - 0.5 = 29.8
+    assert [tuple(v.shape) for v in views] == [(3, 32, 40), (3, 48, 60)]
+
+
+def test_the_colour_shift_lies_along_each_principal_component_by_its_spread(
+    tmp_path: Path,
+) -> None:
+    """One component with spread, the column p = (0.6, 0.8, 0) of variance 0.04: every shift is
+    alpha * 0.2 * p, with alpha's std ``colour_std`` = 0.1, so the shifts' std is about 0.02."""
+    path = _ramp(tmp_path / "square.png", 32, 32)
+    vectors = ((0.6, -0.8, 0.0), (0.8, 0.6, 0.0), (0.0, 0.0, 1.0))  # columns: eigenvectors
+    stats = Stats((0.5,) * 3, (0.25,) * 3, (0.04, 0.0, 0.0), vectors)
+    cfg = imagenet_preset(**{**TINY, "colour_std": 0.1})
+    images = TrainImages([(path, 0)] * 200, cfg, stats)
+    shifts = torch.stack([images[i][2] for i in range(200)])
+    torch.testing.assert_close(shifts[:, 0] * 0.8, shifts[:, 1] * 0.6)
+    assert torch.equal(shifts[:, 2], torch.zeros(200))
+    along = shifts[:, :2] @ torch.tensor([0.6, 0.8])
+    assert 0.016 < along.std().item() < 0.024
+
+
+def test_the_principal_components_are_the_columns_of_the_eigenvectors(tmp_path: Path) -> None:
+    """Each column v_i of ``eigenvectors`` satisfies C v_i = lambda_i v_i for the covariance C
+    of the sampled pixels."""
+    data = scan(write_folder(tmp_path, per_class=4))
+    cfg = imagenet_preset(**{**TINY, "stats_images": 100})  # every one of the 12 images
+    stats = image_stats(data.train, cfg, workers=0)
+    pixels = torch.cat(
+        [rescale(read_image(p), 32).reshape(3, -1).double() / 255 for p, _ in data.train], 1
+    )
+    cov = torch.cov(pixels, correction=0)
+    vectors = torch.tensor(stats.eigenvectors, dtype=torch.float64)
+    values = torch.tensor(stats.eigenvalues, dtype=torch.float64)
+    assert values[2] > 2 * values[1]  # distinct, so each column is determined up to sign
+    torch.testing.assert_close(cov @ vectors, vectors * values, atol=1e-6, rtol=1e-4)
+
+
+def test_the_training_order_is_the_seeded_shuffle_of_each_epoch(tmp_path: Path) -> None:
+    """``DistributedSampler``'s order is ``randperm`` seeded with seed + epoch; rank r of N
+    reads every N-th index from r, the incomplete tail dropped (25 images: 12 each)."""
+    items = [(str(tmp_path / f"{i}.jpg"), 0) for i in range(25)]
+    stats = Stats((0.5,) * 3, (0.25,) * 3, (1.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    images = TrainImages(items, imagenet_preset(**TINY, seed=7), stats)
+    loader = train_loader(images, 4, World(1, 2), 0, False)
+    loader.sampler.set_epoch(3)
+    order = torch.randperm(25, generator=torch.Generator().manual_seed(7 + 3)).tolist()
+    assert list(loader.sampler) == order[:24][1::2]
+    assert len(loader) == 3 and loader.batch_size == 4  # 12 images in batches of 4
+
+
+def test_the_results_record_the_runs_data_provenance_and_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of 9 of the 15 training images (one batch of 8 per epoch), one epoch in 2 s; the
+    image statistics are those of the training images, not the validation ones."""
+    tested = {"centre": {"top1_error": 50.0, "top5_error": 0.0}}
+    monkeypatch.setattr(ddp, "test", lambda run: tested)  # the protocols are tested above
+    data = scan(write_folder(tmp_path / "data", per_class=5))
+    cfg = imagenet_preset(**{**TINY, "n_train": 9, "stats_images": 100, "seed": 3})
+    run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
+    pixels = torch.cat(
+        [rescale(read_image(p), 32).reshape(3, -1).double() / 255 for p, _ in data.train], 1
+    )
+    torch.testing.assert_close(torch.tensor(run.stats.mean).double(), pixels.mean(1))
+    done = {"epoch": 1, "history": [{"epoch": 1}], "train_time": 2.0, "wall_time": 3.0}
+    failed = ddp.finish(run, data, done, "diverged")
+    assert failed["test"] == {} and failed["model_sha256"] is None
+    assert failed["images_per_s"] == 8 / 2.0 and failed["seed"] == 3
+    assert failed["data"] == {"source": "folder:data", "checksum": data.checksum, "n_train": 9,
+                              "n_val": 6, "n_test": 6, "classes": 3}  # fmt: skip
+    provenance = failed["provenance"]
+    assert (provenance["world_size"], provenance["backend"], provenance["per_rank_batch"]) == (
+        1, None, 8,
+    )  # fmt: skip
+    completed = ddp.finish(run, data, done, "completed")
+    assert completed["test"] == tested
+    assert len(completed["model_sha256"]) == 64
+
+
+def test_each_process_takes_the_cuda_device_of_its_local_rank(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rank 3 of 4 over two nodes of two devices is device 1 of its node; a local rank with no
+    device of its own is refused; 'cpu' keeps the CPU."""
+    chosen: list[int] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    assert distributed.device_for(World(3, 4, 1), None) == torch.device("cuda", 1)
+    assert chosen == [1]
+    assert distributed.device_for(World(3, 4, 1), "cpu") == torch.device("cpu")
+    with pytest.raises(DistributedError, match="LOCAL_RANK=2, but this node has 2 CUDA"):
+        distributed.device_for(World(2, 4, 2), None)
+
+
+def test_validation_labels_are_the_training_classes_and_bad_trees_are_named(
+    tmp_path: Path,
+) -> None:
+    """A val/ without class0 still labels class1 as 1 and class2 as 2, training's labels."""
+    root = write_folder(tmp_path / "data", per_class=2)
+    shutil.rmtree(root / "val" / "class0")
+    data = scan(root)
+    assert data.classes == ["class0", "class1", "class2"]
+    assert [label for _, label in data.val] == [1, 1, 2, 2]
+    assert [label for _, label in data.train] == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(DataError, match="no such folder"):
+        scan(tmp_path / "missing")
+    bare = tmp_path / "bare"
+    (bare / "train").mkdir(parents=True)
+    (bare / "val").mkdir()
+    with pytest.raises(DataError, match="train: no class folders"):
+        scan(bare)

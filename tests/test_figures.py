@@ -1,5 +1,7 @@
 """The book's drawing of a net (Fig. 1.1): one box per layer, in order, drawn to scale."""
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -64,3 +66,48 @@ def test_one_dotted_line_parts_each_stage_from_the_next(spec: VGGSpec) -> None:
     assert drawn[0].get_x() < lines[0] and lines[-1] < drawn[-1].get_x()
     for x in lines:
         assert not any(b.get_x() <= x <= b.get_x() + b.get_width() for b in drawn)
+
+
+def test_box_widths_grow_with_log2_of_channels_and_sit_a_fixed_gap_apart() -> None:
+    """A box of c channels is 0.45 + 0.12 log2(c / 64 + 1) wide (pools 0.35); boxes sit 0.12
+    apart within a stage and 0.12 + 0.9 apart across a stage boundary."""
+    drawn, _ = boxes(VGGSpec("A", resolution=32))
+
+    def w(c: int) -> float:
+        return 0.45 + 0.12 * math.log2(c / 64 + 1)
+
+    pool = 0.35
+    expected = [w(64), pool, w(128), pool, w(256), w(256), pool, w(512), w(512), pool]
+    expected += [w(512), w(512), pool, w(4096), w(4096), w(1000), w(1000)]  # FCs, soft-max
+    assert [b.get_width() for b in drawn] == pytest.approx(expected)
+    assert drawn[0].get_width() == pytest.approx(0.57)
+    pairs = zip(drawn, drawn[1:], strict=False)
+    gaps = [b.get_x() - (a.get_x() + a.get_width()) for a, b in pairs]
+    after_pool = [0.12 + 0.9 if i in (1, 3, 6, 9, 12) else 0.12 for i in range(len(gaps))]
+    assert gaps == pytest.approx(after_pool)
+
+
+@pytest.mark.parametrize(
+    "spec, legend",
+    [
+        (VGGSpec("A", resolution=32), ["conv3", "maxpool", "FC", "soft-max"]),
+        (VGGSpec("A-LRN", resolution=32), ["conv3", "LRN", "maxpool", "FC", "soft-max"]),
+        (
+            VGGSpec("A", batch_norm=True, resolution=32),
+            ["conv3", "BN", "maxpool", "FC", "soft-max"],
+        ),
+    ],
+    ids=["A", "A-LRN", "A-BN"],
+)
+def test_the_legend_names_only_the_kinds_drawn_and_stages_name_their_map_side(
+    spec: VGGSpec, legend: list[str]
+) -> None:
+    ax = draw_layer_stack(spec)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    texts = [t.get_text() for t in ax.texts]
+    title = ax.get_title(loc="left")
+    plt.close(ax.figure)
+    assert labels == legend
+    assert title == f"VGG {spec.config}, 32×32 input"
+    for stage, side in ((2, 16), (3, 8), (4, 4), (5, 2)):
+        assert f"stage {stage}\n{side}×{side}" in texts

@@ -213,3 +213,47 @@ def test_complete_tiers_are_the_tiers_that_hold_every_grid(tiny_run: dict, tmp_p
         {"depth": "cpu", "lrn": "cpu", "protocols": "cpu"}
     ]
     assert found[0]["protocols"] is found[0]["depth"]
+
+
+def test_wall_times_average_the_images_per_second_of_the_trained_runs() -> None:
+    """Trained runs at 100, 100 and 400 images/s: their mean is 200, their median 100."""
+    run = {"grid": "depth", "preset": "cpu", "provenance": {"device": "cpu"}, "wall_time_s": 1.0}
+    runs = [{**run, "images_per_s": v} for v in (100.0, 100.0, 400.0)]
+    runs.append({**run, "images_per_s": 1000.0, "shared_with": "lrn/vgg11-s0"})
+    row = recorded.wall_times(runs).iloc[0]
+    assert row["tier"] == "CPU tier" and row["runs"] == 3 and row["shared"] == 1
+    assert row["images_per_s"] == pytest.approx(200.0) and row["wall_time_s"] == 3.0
+
+
+def test_each_benchmark_row_reads_its_own_measured_and_baseline_fields(tmp_path: Path) -> None:
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    common = {"measured": "2026-01-01T00:00:00+00:00", "device": "X", "torch": "2"}
+    outputs = {
+        "a.json": {"benchmark": "throughput", "fast": {"images_per_s": 30.0},
+                   "naive": {"images_per_s": 10.0}, "ratio": 3.0},
+        "b.json": {"benchmark": "vgg16_step", "images_per_s": 2.0, "model_tflops": 0.2,
+                   "mfu": 0.05},
+        "c.json": {"benchmark": "cpu_tier", "ratio": 1.5, "variants": {
+            "old": {"images_per_s": 100.0}, "one process per core": {"images_per_s": 150.0}}},
+    }  # fmt: skip
+    for name, b in outputs.items():
+        (folder / name).write_text(json.dumps(b | common))
+    table = recorded.benchmarks(tmp_path).set_index("file")
+    assert table.index.tolist() == ["a.json", "b.json", "c.json"]
+    assert table.loc["a.json", "images/s"] == 30.0
+    assert table.loc["a.json", "against"] == "naive DataLoader"
+    assert table.loc["b.json", "model TFLOP/s"] == 0.2 and table.loc["b.json", "MFU"] == 0.05
+    assert table.loc["c.json", "baseline images/s"] == 100.0
+
+
+def test_the_scale_lists_every_value_in_order_with_thousands_separators() -> None:
+    def run(width: float, epochs: int) -> dict:
+        config = {"width": width, "fc_width": 256, "epochs": epochs, "n_train": None}
+        data = {"n_train": 45000, "n_val": 5000, "source": "CIFAR-10"}
+        return {"config": config, "data": data}
+
+    assert recorded.scale([run(0.5, 30), run(0.25, 15), run(0.25, 30)]) == (
+        "conv widths 1/4 or 1/2 of the paper's, FC-256, 15 or 30 epochs, "
+        "the full CIFAR-10 training set (45,000 images, 5,000 held out)"
+    )

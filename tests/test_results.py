@@ -433,3 +433,21 @@ def test_a_runs_row_reads_its_results_file(tiny_run: dict) -> None:
     assert (row["run_id"], row["seed"], row["status"]) == (
         three["run_id"], three["seed"], three["status"],
     )  # fmt: skip
+
+
+def test_aggregate_counts_the_seeds_with_a_metric_and_averages_the_wall_time(
+    tiny_run: dict,
+) -> None:
+    """Three seeds, one diverged without test metrics: 3 seeds, but the top-1 mean, standard
+    deviation (sqrt 8) and count are over the two tested; wall times 10, 20, 60 s mean 30."""
+    runs = [_seeded(tiny_run, "vgg11", s, e) for s, e in enumerate([10.0, 14.0, 99.0])]
+    runs[2].update(status="diverged", diverged_epoch=1, test={})
+    for r, t in zip(runs, (10.0, 20.0, 60.0), strict=True):
+        r["wall_time_s"] = t
+    row = aggregate(runs_frame(runs)).iloc[0]
+    assert row["seeds"] == 3 and row["diverged"] == 1
+    assert row["centre/top1 count"] == 2
+    assert row["centre/top1 mean"] == pytest.approx(12.0)
+    assert row["centre/top1 std"] == pytest.approx(8.0**0.5)  # n - 1: not 2.0
+    assert row["wall_time_s mean"] == pytest.approx(30.0)
+    assert row["wall_time_s count"] == 3

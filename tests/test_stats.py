@@ -398,3 +398,50 @@ def test_pairwise_and_paired_give_scipys_t_tests() -> None:
     p = significance.paired(frame, "centre", "flip")
     flip = [19.0, 21.0, 20.1, 21.2, 21.0, 22.4]
     assert p.t == pytest.approx(scipy_stats.ttest_rel(flip, a + b).statistic)
+
+
+def test_timing_takes_the_mean_over_seeds_per_device_and_skips_runs_without_epochs() -> None:
+    """Seeds at 100, 100 and 400 images/s average 200 (their median is 100); seconds per epoch
+    are 9/3 and 12/3, the run that diverged before its first epoch has none (not 0.5/0)."""
+    runs = [fake_run("vgg11", False, s, 10.0) for s in (0, 1)]
+    runs.append(fake_run("vgg11", False, 2, None, diverged_epoch=1))  # no epoch recorded
+    runs.append(fake_run("vgg11", False, 3, 10.0))
+    runs[1]["train_time_s"] = 12.0
+    runs[2].update(images_per_s=400.0, train_time_s=0.5)
+    runs[3]["provenance"]["device"] = "other device"
+    runs[3]["images_per_s"] = 50.0
+    out = training.timing(runs)
+    assert out["device"].tolist() == ["test device", "other device"]
+    assert out["runs"].tolist() == [3, 1]
+    first = out.iloc[0]
+    assert first["images_per_s"] == pytest.approx(200.0)
+    assert first["s_per_epoch"] == pytest.approx(3.5)
+    assert first["epochs_run"] == pytest.approx(2.0)
+    assert first["weight_layers"] == 11 and out.iloc[1]["images_per_s"] == 50.0
+
+
+def test_a_rise_in_learning_rate_is_no_drop_and_the_best_epoch_is_not_the_last() -> None:
+    history = [{"epoch": e, "lr": lr} for e, lr in enumerate([0.01, 0.1, 0.1, 0.01], 1)]
+    assert training.lr_drops(history) == [4]
+    run = fake_run("vgg11", False, 0, 10.0, epochs=4)
+    for h, acc in zip(run["history"], (0.2, 0.6, 0.5, 0.4), strict=True):
+        h["val_acc"] = acc
+    row = training.run_table([run]).iloc[0]
+    assert row["best_epoch"] == 2 and row["best_val_acc"] == pytest.approx(0.6)
+    assert row["epochs_run"] == 4 and row["lr_drops"] == 1 and row["drop_epochs"] == "3"
+
+
+def test_final_fit_averages_three_seeds_and_an_equal_fit_is_not_called_worse() -> None:
+    """Last-epoch training accuracy 10 %, 20 %, 90 % (mean 40 %, median 20 %) and validation
+    accuracy 30 %, 30 %, 90 % (mean 50 %) for both depths: a gap of zero is "at least as well"."""
+    runs = [fake_run(a, False, s, 10.0, epochs=2) for a in ("vgg11", "vgg19") for s in range(3)]
+    for r in runs:
+        r["history"][-1]["train_acc"] = (0.1, 0.2, 0.9)[r["seed"]]
+        r["history"][-1]["val_acc"] = (0.3, 0.3, 0.9)[r["seed"]]
+    table = training.final_fit(runs)
+    assert table["runs"].tolist() == [3, 3]
+    assert table["train_acc"].tolist() == pytest.approx([0.4, 0.4])
+    assert table["val_acc"].tolist() == pytest.approx([0.5, 0.5])
+    note = training.fit_note(table)
+    assert note.startswith("Without batch norm, vgg19 ends training at 40.0 % training accuracy")
+    assert "at least as well" in note and "learned less" not in note
