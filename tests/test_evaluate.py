@@ -6,7 +6,14 @@ import torch
 from vggrepro.arch.configs import VGGSpec
 from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import VGG, build, to_dense
-from vggrepro.engine.evaluate import _views, accuracy, evaluate, topk_correct
+from vggrepro.engine.evaluate import (
+    _views,
+    accuracy,
+    evaluate,
+    folder_protocols,
+    folder_views,
+    topk_correct,
+)
 from vggrepro.engine.loader import hflip, resize
 
 
@@ -136,3 +143,37 @@ def test_every_protocol_averages_the_posteriors_of_its_views() -> None:
     # Mirror images and scales score differently under this net: every view carries weight.
     assert (got["flip"] - centre).abs().max() > 0.01
     assert (got["dense@64"] - got["dense@32"]).abs().max() > 0.01
+
+
+def test_folder_views_average_each_images_dense_posteriors_over_flips_and_scales() -> None:
+    """Images of mixed shapes at three scales, scored by the top-row net (which takes any
+    width): each protocol recomputed per image from the softmax of its scores."""
+    net = ScoresFromTheTopRow()
+    torch.manual_seed(5)
+    centre = 3 * torch.randn(3, 3, 32, 32)
+    shapes = {40: [(40, 40), (40, 52), (40, 40)], 48: [(48, 60)] * 3, 56: [(56, 56), (70, 56),
+              (56, 56)]}  # fmt: skip
+    scaled = [[3 * torch.randn(3, h, w) for h, w in shapes[q]] for q in shapes]
+
+    def posterior(image: torch.Tensor) -> torch.Tensor:
+        return image[0, 0, :10].softmax(0)
+
+    def both(image: torch.Tensor) -> torch.Tensor:
+        return (posterior(image) + posterior(image.flip(-1))) / 2
+
+    with torch.no_grad():
+        got = folder_views(net, net, centre, scaled, scales=list(shapes))
+    want = {
+        "centre": torch.stack([posterior(c) for c in centre]),
+        "flip": torch.stack([both(c) for c in centre]),
+    }
+    for q, images in zip(shapes, scaled, strict=True):
+        want[f"dense@{q}"] = torch.stack([posterior(image) for image in images])
+        want[f"dense@{q}+flip"] = torch.stack([both(image) for image in images])
+    want["dense multi-scale"] = sum(want[f"dense@{q}+flip"] for q in shapes) / 3
+    assert list(got) == folder_protocols(shapes) == [
+        "centre", "flip", "dense@40", "dense@40+flip", "dense@48", "dense@48+flip", "dense@56",
+        "dense@56+flip", "dense multi-scale",
+    ]  # fmt: skip
+    for name, p in want.items():
+        torch.testing.assert_close(got[name], p, msg=lambda m, name=name: f"{name}: {m}")

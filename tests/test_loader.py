@@ -200,3 +200,19 @@ def test_resize_scales_the_shorter_side_and_hflip_mirrors() -> None:
 def test_invalid_arguments_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         loader(**kwargs)
+
+
+def test_jitter_draws_one_scale_per_batch_and_another_for_the_next() -> None:
+    """Images that rise by 10 per column: bilinearly rescaled to S, their inner columns rise by
+    80 / S, whatever the crop offset, which gives S back for every output image."""
+    ramp = (torch.arange(SIZE) * 10).to(torch.uint8).expand(40, 3, SIZE, SIZE).contiguous()
+    dl = loader(images=ramp, jitter=(SIZE, 5 * SIZE), crop_padding=0, flip=False, batch_size=4)
+    per_batch = []
+    for x, _ in dl:
+        slopes = (x * 255).diff(dim=-1).flatten(1).median(dim=1).values
+        scales = {round(80 / s) for s in slopes.tolist()}
+        assert len(scales) == 1  # one S per batch
+        (scale,) = scales
+        assert SIZE <= scale <= 5 * SIZE
+        per_batch.append(scale)
+    assert len(per_batch) == 10 and len(set(per_batch)) >= 5  # 10 draws from 33 values

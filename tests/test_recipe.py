@@ -110,3 +110,16 @@ def test_the_t_test_has_na_plus_nb_minus_two_degrees_of_freedom() -> None:
     assert (c.n_a, c.n_b, c.df) == (3, 4, 5)
     assert c.t_crit == pytest.approx(2.5706, abs=1e-4)  # Student's t, two-sided 95 %, df 5
     assert t_critical(4) == pytest.approx(2.7764, abs=1e-4)
+
+
+def test_prepare_takes_n_test_test_images_and_accepts_exactly_one_full_batch() -> None:
+    """50 training images in batches of 50 make exactly one batch; 30 of the 40 test images."""
+    data = tiny_cifar()
+    data.test_images[:, 0, 0, 0] = torch.arange(len(data.test_labels))  # an id per image
+    cfg = preset("smoke", n_val=20, n_train=50, n_test=30, batch_size=50)
+    split = prepare(data, cfg, torch.device("cpu"))
+    assert split.sizes == {"n_train": 50, "n_val": 20, "n_test": 30}
+    assert (len(split.train[1]), len(split.val[1]), len(split.test[1])) == (50, 20, 30)
+    ids = split.test[0][:, 0, 0, 0].long()
+    assert len(set(ids.tolist())) == 30  # distinct test images, their labels along
+    assert torch.equal(split.test[1], data.test_labels[ids])

@@ -1,9 +1,11 @@
 """The training loop: a full run, determinism, divergence, and resuming after a kill."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -501,3 +503,138 @@ def test_an_unreadable_checkpoint_is_named_whatever_torch_raises(
     path.write_bytes(content)
     with pytest.raises(ValueError, match=rf"^{path}: unreadable checkpoint \({error}\); delete"):
         load_checkpoint(path, {"run": "x"}, {}, torch.device("cpu"))
+
+
+def test_a_checkpoint_of_another_device_or_config_is_not_resumed(
+    tiny: CIFAR10, tmp_path: Path
+) -> None:
+    """A marker training time written into the checkpoint shows whether a run resumed from it:
+    the same run does; a run on another device type, or with another seed, starts over."""
+    cfg = preset("smoke", epochs=1, eval_scales=(), **TINY)
+    ckpt = tmp_path / "run.ckpt.pt"
+
+    def rewrite(**fields: object) -> None:
+        state = torch.load(ckpt, weights_only=False)
+        torch.save({**state, "train_time": 1000.0, **fields}, ckpt)
+
+    train(cfg, tiny, run_id="r", checkpoint=ckpt, progress=False)
+    rewrite()
+    assert train(cfg, tiny, run_id="r", checkpoint=ckpt, progress=False)["train_time_s"] == 1000.0
+    rewrite(device_type="cuda")  # as if written by a run on a GPU
+    assert train(cfg, tiny, run_id="r", checkpoint=ckpt, progress=False)["train_time_s"] < 1000
+    rewrite()
+    other = preset("smoke", epochs=1, eval_scales=(), seed=1, **TINY)
+    assert train(other, tiny, run_id="r", checkpoint=ckpt, progress=False)["train_time_s"] < 1000
+
+
+def test_a_resumed_run_counts_the_time_of_the_interrupted_process(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after epoch 1 of 2, its checkpoint says 500 s of training and 1000 s of wall
+    time: the resumed run adds its own second epoch to both, and its throughput counts the
+    2 x 100 images of both epochs."""
+    cfg = preset("smoke", epochs=2, eval_scales=(), **TINY)
+    ckpt = tmp_path / "run.ckpt.pt"
+    save = train_module.save_checkpoint
+
+    def stop_after_saving(path: Path, *args: object) -> None:
+        save(path, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", stop_after_saving)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tiny, run_id="r", checkpoint=ckpt, progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    state = torch.load(ckpt, weights_only=False)
+    assert state["epoch"] == 1
+    torch.save({**state, "train_time": 500.0, "wall_time": 1000.0}, ckpt)
+    resumed = train(cfg, tiny, run_id="r", checkpoint=ckpt, progress=False)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert 500.0 < resumed["train_time_s"] < 560.0
+    assert 1000.0 < resumed["wall_time_s"] < 1060.0
+    assert 1000.0 < torch.load(ckpt, weights_only=False)["wall_time"] <= resumed["wall_time_s"]
+    assert resumed["images_per_s"] * resumed["train_time_s"] == pytest.approx(200)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")  # no real steps
+def test_the_history_has_one_line_per_completed_epoch_until_divergence(
+    tiny: CIFAR10, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripted epochs (loss, accuracy) and validation accuracies; the third epoch's loss of
+    150 diverges. Step schedule with drops after epochs 1 and 3: rates 0.1, then 0.01."""
+    epochs = iter([(2.0, 0.3), (1.5, 0.5), (150.0, 0.6)])
+    monkeypatch.setattr(train_module, "train_epoch", lambda run, bar, epoch: next(epochs))
+    val = iter([0.25, 0.45])
+    monkeypatch.setattr(train_module, "accuracy", lambda model, batches: next(val))
+    cfg = preset(
+        "smoke", epochs=5, schedule="step", milestones=(0.2, 0.6), lr=0.1, eval_scales=(), **TINY
+    )
+    result = train(cfg, tiny, run_id="h", progress=False)
+    assert strip_times(result)["history"] == [
+        {"epoch": 1, "train_loss": 2.0, "train_acc": 0.3, "val_acc": 0.25, "lr": 0.1},
+        {
+            "epoch": 2,
+            "train_loss": 1.5,
+            "train_acc": 0.5,
+            "val_acc": 0.45,
+            "lr": pytest.approx(0.01),
+        },
+    ]
+    assert all(h["seconds"] >= 0 for h in result["history"])
+    assert (result["status"], result["diverged_epoch"]) == ("diverged", 3)
+    assert result["test"] == {} and result["model_sha256"] is None
+    # 100 training images in batches of 20, over the two epochs of the history
+    assert result["images_per_s"] * result["train_time_s"] == pytest.approx(200)
+
+
+def test_training_takes_full_batches_only_and_validation_reads_its_images_in_order(
+    tiny: CIFAR10, loaders: list[DeviceLoader], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 training images in batches of 30: three steps of 30 per epoch, the last 10 images
+    left out, so two epochs train on 180 images."""
+    sizes: list[int] = []
+    step = train_module.train_step
+
+    def recording(run: object, x: torch.Tensor, y: torch.Tensor) -> tuple:
+        sizes.append(len(y))
+        return step(run, x, y)
+
+    monkeypatch.setattr(train_module, "train_step", recording)
+    cfg = preset("smoke", epochs=2, eval_scales=(), **{**TINY, "batch_size": 30})
+    result = train(cfg, tiny, run_id="b", progress=False)
+    assert sizes == [30] * 6
+    assert result["images_per_s"] * result["train_time_s"] == pytest.approx(180)
+    for held_out in loaders[1:]:  # validation and test: in order, unaugmented, every epoch
+        x, y = (torch.cat(t) for t in zip(*held_out, strict=True))
+        assert torch.equal(y, held_out.labels)
+        assert torch.equal(torch.cat([x for x, _ in held_out]), x)
+
+
+def test_an_epoch_stops_at_the_first_sync_after_its_mean_loss_diverges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """70 steps whose first 50 losses are 1000: the check after step 50 stops the epoch there,
+    with a mean loss of 1000."""
+    calls: list[int] = []
+
+    def step(run: object, x: torch.Tensor, y: torch.Tensor) -> tuple:
+        calls.append(1)
+        return torch.tensor(1000.0 if len(calls) <= 50 else 1.0), torch.tensor(0)
+
+    monkeypatch.setattr(train_module, "train_step", step)
+    batches = [(torch.zeros(2, 1), torch.zeros(2, dtype=torch.long))] * 70
+    run = SimpleNamespace(model=torch.nn.Linear(1, 1), device=torch.device("cpu"), train=batches)
+    loss, acc = train_module.train_epoch(run, tqdm(disable=True), epoch=0)
+    assert (len(calls), loss, acc) == (50, 1000.0, 0.0)
+
+
+def test_the_weights_digest_is_sha256_of_names_and_fp32_bytes_in_order() -> None:
+    """Recomputed by hand for a 2 -> 1 linear layer held in fp64."""
+    layer = torch.nn.Linear(2, 1).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.5, -1.0]]))
+        layer.bias.fill_(2.0)
+    expected = hashlib.sha256(
+        b"weight" + struct.pack("<2f", 0.5, -1.0) + b"bias" + struct.pack("<f", 2.0)
+    ).hexdigest()
+    assert weights_digest(layer) == expected
