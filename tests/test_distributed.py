@@ -52,6 +52,13 @@ EXACT = {**TINY, "dropout": 0.0, "flip": False, "lr": 0.05}
 """No randomness in the step: no dropout, no flip, square images as large as the crop."""
 AUGMENTED = {**TINY, "epochs": 2, "jitter": (32, 40), "colour_std": 0.1}
 """Every random part of the recipe: dropout, flips, scale jittering, colour shift."""
+
+
+def axis_stats(mean: float, std: float, spread: tuple[float, float, float]) -> Stats:
+    """Image statistics whose colour components are the RGB axes, each with its spread."""
+    return Stats((mean,) * 3, (std,) * 3, spread, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+
+
 RESUME_STEPS = 3
 """Steps per epoch of the ``AUGMENTED`` runs: 24 training images, global batch 8."""
 
@@ -246,9 +253,7 @@ def test_a_listing_is_the_images_not_where_they_lie_and_hidden_files_are_skipped
 
 def test_jittering_reaches_both_ends_and_each_image_has_its_own_draw(tmp_path: Path) -> None:
     data = scan(write_folder(tmp_path, per_class=2))
-    stats = Stats(
-        (0.5,) * 3, (0.25,) * 3, (0.04, 0.01, 0.0), ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0))
-    )
+    stats = axis_stats(0.5, 0.25, (0.04, 0.01, 0.0))
     one_scale = TrainImages(data.train, imagenet_preset(**{**AUGMENTED, "jitter": (32, 32)}), stats)
     assert one_scale[0][0].shape == (3, 32, 32)
     twice = [data.train[0]] * 2  # the same image at two places of the epoch
@@ -266,7 +271,7 @@ def test_a_crop_of_a_wide_image_reaches_its_right_edge(tmp_path: Path) -> None:
     image = torch.arange(40, dtype=torch.float64).repeat(3, 32, 1)  # each column its index
     path = tmp_path / "wide.png"
     write_png(image.to(torch.uint8), str(path))
-    stats = Stats((0.0,) * 3, (1.0,) * 3, (0.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    stats = axis_stats(0.0, 1.0, (0.0, 0.0, 0.0))
     cfg = imagenet_preset(**{**TINY, "flip": False, "jitter": (32, 32)})
     images = TrainImages([(str(path), 0)] * 64, cfg, stats)
     lefts = {int(images[i][0][0, 0, 0]) for i in range(64)}  # the crop's first column
@@ -296,7 +301,7 @@ def test_each_rank_reads_a_disjoint_share_and_together_they_read_everything(
     tmp_path: Path,
 ) -> None:
     data = scan(write_folder(tmp_path, per_class=8, val_per_class=3))  # 24 train, 9 val
-    stats = Stats((0.5,) * 3, (0.25,) * 3, (1.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    stats = axis_stats(0.5, 0.25, (1.0, 1.0, 1.0))
     images = TrainImages(data.train, imagenet_preset(**TINY), stats)
     views = EvalImages(data.val, 32, 32, ())
     for size in (2, 3, 5):
@@ -314,9 +319,7 @@ def test_each_rank_reads_a_disjoint_share_and_together_they_read_everything(
 
 def test_augmentation_depends_on_seed_epoch_and_image_only(tmp_path: Path) -> None:
     data = scan(write_folder(tmp_path, per_class=2))
-    stats = Stats(
-        (0.5,) * 3, (0.25,) * 3, (0.04, 0.01, 0.0), ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0))
-    )
+    stats = axis_stats(0.5, 0.25, (0.04, 0.01, 0.0))
     images = TrainImages(data.train, imagenet_preset(**AUGMENTED), stats)
     (crop, label, shift), (crop_again, _, shift_again) = images[3], images[3]
     images.set_epoch(1)
@@ -348,7 +351,7 @@ def test_the_image_statistics_are_those_of_the_sampled_pixels(tmp_path: Path) ->
 
 def test_the_colour_shift_is_added_in_pixel_units() -> None:
     """A shift of 0.1 (in [0, 1] units) moves a black pixel to 0.1 before normalisation."""
-    stats = Stats((0.0,) * 3, (1.0,) * 3, (1.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    stats = axis_stats(0.0, 1.0, (1.0, 1.0, 1.0))
     run = SimpleNamespace(device=torch.device("cpu"), stats=stats)
     x = ddp._inputs(run, torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.tensor([[0.1, 0, 0]]))
     torch.testing.assert_close(x[0, :, 0, 0], torch.tensor([0.1, 0.0, 0.0]))
@@ -359,7 +362,7 @@ def test_dropout_draws_differ_between_ranks_and_epochs_and_repeat_on_resume(
 ) -> None:
     """``train_epoch`` reseeds the dropout generator from (seed, epoch, rank): two ranks never
     share masks, nor two epochs, and a resumed epoch draws what the uninterrupted one drew."""
-    stats = Stats((0.0,) * 3, (1.0,) * 3, (1.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    stats = axis_stats(0.0, 1.0, (1.0, 1.0, 1.0))
     fake_batch = (
         torch.zeros(2, 3, 2, 2, dtype=torch.uint8),
         torch.zeros(2, dtype=torch.long),
@@ -648,7 +651,7 @@ def test_the_training_order_is_the_seeded_shuffle_of_each_epoch(tmp_path: Path) 
     """``DistributedSampler``'s order is ``randperm`` seeded with seed + epoch; rank r of N
     reads every N-th index from r, the incomplete tail dropped (25 images: 12 each)."""
     items = [(str(tmp_path / f"{i}.jpg"), 0) for i in range(25)]
-    stats = Stats((0.5,) * 3, (0.25,) * 3, (1.0,) * 3, ((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)))
+    stats = axis_stats(0.5, 0.25, (1.0, 1.0, 1.0))
     images = TrainImages(items, imagenet_preset(**TINY, seed=7), stats)
     loader = train_loader(images, 4, World(1, 2), 0, False)
     loader.sampler.set_epoch(3)
