@@ -8,7 +8,7 @@ folder, plants the change there, and runs the test files that cover the mutated 
 package; the real ``src/`` is never written). A mutant is caught when those tests fail. It then
 prints one row per mutant and the catch rate.
 
-Nine sets:
+Twelve sets, and all of them:
 
 - ``fresh`` (the default): bugs of the usual kinds in places the planted bugs of issue 12 did not
   touch, for an honest estimate of what the fast suite catches;
@@ -34,7 +34,8 @@ Nine sets:
 - ``round8``: a blind eighth round, chosen and kept unseen as the seventh was;
 - ``round9``: a blind ninth round, chosen and kept unseen in the same way;
 - ``round10``: a blind tenth round, chosen and kept unseen in the same way;
-- ``all``: the eleven together.
+- ``round11``: a blind eleventh round, chosen and kept unseen in the same way;
+- ``all``: the twelve together.
 
 Run from the checkout root (it takes tens of minutes on two CPU cores; one mutant at a time)::
 
@@ -49,6 +50,7 @@ Run from the checkout root (it takes tens of minutes on two CPU cores; one mutan
     .venv/bin/python benchmarks/mutants.py --set round8 --make-test --book  # all of make test
     .venv/bin/python benchmarks/mutants.py --set round9 --make-test --book  # the blind ninth round
     .venv/bin/python benchmarks/mutants.py --set round10 --make-test --book  # the tenth
+    .venv/bin/python benchmarks/mutants.py --set round11 --make-test --book  # the eleventh
     .venv/bin/python benchmarks/mutants.py --only step-milestone-off-by-one --no-baseline
     .venv/bin/python benchmarks/mutants.py --list                    # names, nothing run
 
@@ -2026,6 +2028,177 @@ that read no test, at most two in a module, spread evenly over the package, at l
 ten sets do not touch; its places were kept from whoever wrote tests until it had been
 measured with ``--make-test --book``."""
 
+ROUND11: tuple[Mutant, ...] = (
+    Mutant(
+        "atomic-write-temp-file-not-hidden",
+        "files.py",
+        'prefix=f".{path.name}.", suffix=".tmp")',
+        'prefix=f"{path.name}.", suffix=".tmp")',
+        "wrong constant",
+    ),
+    Mutant(
+        "chapter-source-read-from-default-book",
+        "chapters.py",
+        'source = book / f"{name}.md"',
+        'source = BOOK / f"{name}.md"',
+        "wrong variable",
+    ),
+    Mutant(
+        "torchvision-vgg16-bn-params-copied-from-plain",
+        "reference.py",
+        '"vgg16_bn": 138_365_992,',
+        '"vgg16_bn": 138_357_544,',
+        "wrong constant",
+    ),
+    Mutant(
+        "layer-stack-batch-norm-boxes-drawn-wide",
+        "analysis/figures.py",
+        'thin = kind in ("maxpool", "lrn", "bn")',
+        'thin = kind in ("maxpool", "lrn")',
+        "dropped value",
+    ),
+    Mutant(
+        "dense-head-keeps-random-conv-biases",
+        "arch/models.py",
+        "                conv.bias.copy_(fc.bias)\n",
+        "",
+        "dropped statement",
+    ),
+    Mutant(
+        "grid-checkpoints-not-kept-per-tier",
+        "cli.py",
+        "checkpoints = args.checkpoints / TIERS[tier]",
+        "checkpoints = args.checkpoints",
+        "wrong folder",
+    ),
+    Mutant(
+        "unlabelled-table-rows-dropped-silently",
+        "report/tables.py",
+        "return pd.api.types.is_integer_dtype(index) and not isinstance(index, pd.MultiIndex)",
+        "return pd.api.types.is_integer_dtype(index) or not isinstance(index, pd.MultiIndex)",
+        "wrong operator",
+    ),
+    Mutant(
+        "evaluation-claim-counts-inconclusive-as-support",
+        "report/claims.py",
+        "verdict = _grade(v.status == Status.SUPPORTED for v in table[column])",
+        "verdict = _grade(v.status != Status.CONTRADICTED for v in table[column])",
+        "wrong comparison",
+    ),
+    Mutant(
+        "depth-last-step-direction-inverted",
+        "report/depth.py",
+        'direction = "still falls" if last < 0 else "rises again"',
+        'direction = "still falls" if last > 0 else "rises again"',
+        "inverted comparison",
+    ),
+    Mutant(
+        "weight-change-relative-to-trained-weights",
+        "report/features.py",
+        "sums[1] += float(w0.square().sum())",
+        "sums[1] += float(w.square().sum())",
+        "wrong variable",
+    ),
+    Mutant(
+        "confidence-interval-uses-seed-noise-not-error",
+        "report/significance.py",
+        "half = self.t_crit * self.se",
+        "half = self.t_crit * self.noise",
+        "wrong variable",
+    ),
+    Mutant(
+        "training-verdict-accuracy-range-includes-failed-runs",
+        "report/training.py",
+        'lo, hi = done["best_val_acc"].min(), done["best_val_acc"].max()',
+        'lo, hi = table["best_val_acc"].min(), table["best_val_acc"].max()',
+        "wrong variable",
+    ),
+    Mutant(
+        "init-verdict-names-the-fixes-that-failed",
+        "report/ablations.py",
+        'for r in ("vgg19_glorot", "vgg19_warm") if states[r] == "trains"]',
+        'for r in ("vgg19_glorot", "vgg19_warm") if states[r] != "trains"]',
+        "inverted comparison",
+    ),
+    Mutant(
+        "results-time-without-timezone-accepted",
+        "results/schema.py",
+        r'(Z|[+-]\d{2}:\d{2})$"',
+        r'(Z|[+-]\d{2}:\d{2})?$"',
+        "dropped check",
+    ),
+    Mutant(
+        "runs-frame-init-loses-warm-start-label",
+        "results/io.py",
+        '"init": init_label(c),',
+        '"init": c["init"],',
+        "wrong variable",
+    ),
+    Mutant(
+        "wall-times-count-shared-runs-as-trained",
+        "results/recorded.py",
+        'trained = frame[~frame["shared"]].groupby(',
+        "trained = frame.groupby(",
+        "dropped filter",
+    ),
+    Mutant(
+        "run-tested-on-the-validation-split",
+        "engine/train.py",
+        "test=DeviceLoader(*split.test, cfg.eval_batch_size",
+        "test=DeviceLoader(*split.val, cfg.eval_batch_size",
+        "wrong variable",
+    ),
+    Mutant(
+        "nested-image-paths-accepted-as-class-images",
+        "engine/data.py",
+        "if len(parts) != 3 or parts[0] not in SPLITS:",
+        "if len(parts) < 3 or parts[0] not in SPLITS:",
+        "boundary",
+    ),
+    Mutant(
+        "random-crop-never-reaches-the-right-edge",
+        "engine/loader.py",
+        "left = torch.randint(0, w - width + 1,",
+        "left = torch.randint(0, w - width,",
+        "off-by-one",
+    ),
+    Mutant(
+        "dense-multi-scale-ignores-flips",
+        "engine/evaluate.py",
+        "dense_all.append((p + pf) / 2)",
+        "dense_all.append(p)",
+        "wrong variable",
+    ),
+    Mutant(
+        "resume-skips-the-last-stateful-part",
+        "engine/checkpoint.py",
+        "for name, part in parts.items():",
+        "for name, part in list(parts.items())[:-1]:",
+        "off-by-one",
+    ),
+    Mutant(
+        "shared-run-copied-from-another-copy",
+        "engine/grids.py",
+        'if twin is not None and "shared_with" not in twin:',
+        "if twin is not None:",
+        "dropped check",
+    ),
+    Mutant(
+        "milestone-at-the-end-of-the-budget-accepted",
+        "engine/presets.py",
+        "0 < m < 1 for m in self.milestones",
+        "0 < m <= 1 for m in self.milestones",
+        "boundary",
+    ),
+    Mutant(
+        "imagenet-centre-view-rescaled-to-the-crop",
+        "engine/imagenet.py",
+        "centre = TF.center_crop(rescale(image, self.centre), [self.crop, self.crop])",
+        "centre = TF.center_crop(rescale(image, self.crop), [self.crop, self.crop])",
+        "wrong variable",
+    ),
+)
+
 SETS: dict[str, tuple[Mutant, ...]] = {
     "fresh": FRESH,
     "issue": ISSUE,
@@ -2038,6 +2211,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
     "round8": ROUND8,
     "round9": ROUND9,
     "round10": ROUND10,
+    "round11": ROUND11,
     "all": (
         FRESH
         + ISSUE
@@ -2050,6 +2224,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
         + ROUND8
         + ROUND9
         + ROUND10
+        + ROUND11
     ),
 }
 
