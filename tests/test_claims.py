@@ -285,3 +285,29 @@ def test_evaluation_claims_need_runs_tested_with_every_protocol(tiny_run: dict) 
     rows = claims.evaluation_claims(GridRecord("depth", [run], "cpu", "cpu/depth"))
     assert [r.verdict for r in rows] == ["not testable here"] * 2
     assert all("were not tested with dense multi-scale" in r.evidence for r in rows)
+
+
+def test_an_evaluation_claim_inconclusive_in_one_configuration_is_only_partly_reproduced(
+    tiny_run: dict,
+) -> None:
+    """vgg11's multi-scale and combined protocols are clearly lower on every seed; vgg13's
+    move within the seed noise. Only a clear win counts: the verdicts are "partly"."""
+    single = [30.0, 31.0, 29.0]
+    lower = {  # protocol: top-1 error minus single scale, per seed
+        "vgg11": {"dense multi-scale": [-4.0, -4.2, -3.8], "multi-crop": [-3.0, -3.2, -2.8],
+                  "dense + multi-crop": [-6.0, -6.3, -5.7]},
+        "vgg13": {"dense multi-scale": [-0.5, 0.6, -0.1], "multi-crop": [0.4, -0.5, 0.1],
+                  "dense + multi-crop": [0.3, -0.4, 0.2]},
+    }  # fmt: skip
+    record = fake_record(tiny_run, "depth", {arch: single for arch in lower}, tier="cpu")
+    for r in record.runs:
+        r["preset"] = r["config"]["preset"] = "cpu"
+        r["test"]["dense@32+flip"]["top1_error"] = single[r["seed"]]
+        for protocol, deltas in lower[r["config"]["arch"]].items():
+            r["test"][protocol] = {
+                "top1_error": single[r["seed"]] + deltas[r["seed"]],
+                "top5_error": 10.0,
+            }
+    rows = claims.evaluation_claims(record)
+    assert [r.verdict for r in rows] == ["partly", "partly"]
+    assert all("supported in 1, inconclusive in 1 of 2" in r.evidence for r in rows)

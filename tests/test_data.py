@@ -507,6 +507,14 @@ def _image_outside_class(tmp: Path) -> Path:
     return tree
 
 
+def _image_in_a_subfolder(tmp: Path) -> Path:
+    """An image one folder too deep: its class would be read as ``cat`` or ``extra``."""
+    tree = write_tree(tmp / "tree")
+    (tree / "train" / "cat" / "extra").mkdir()
+    shutil.copy(tree / "train" / "cat" / "0000.png", tree / "train" / "cat" / "extra" / "0.png")
+    return tree
+
+
 def _nine_classes(tmp: Path) -> Path:
     return write_tree(tmp / "tree", classes=CLASSES[:9])
 
@@ -546,6 +554,7 @@ def _grayscale(tmp: Path) -> Path:
 BAD_FOLDERS = [
     (_no_test, "no images in test/"),
     (_image_outside_class, "train/stray.png is not inside"),
+    (_image_in_a_subfolder, "train/cat/extra/0.png is not inside"),
     (_nine_classes, "9 class folders"),
     (_test_lacks_a_class, "but test/ has ['airplane', 'automobile', 'bird', 'deer'"),
     (_unreadable, "cannot decode test/frog/0001.png"),

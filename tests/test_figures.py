@@ -54,6 +54,24 @@ def test_a_batch_norm_net_is_drawn_with_its_batch_norm_boxes() -> None:
     assert colours.count(COLOURS["BN"]) == colours.count(COLOURS["conv3"]) == 8
 
 
+@pytest.mark.parametrize(
+    "spec, key, count",
+    [(VGGSpec("A", batch_norm=True, resolution=32), "BN", 8), (SPECS[1], "LRN", 1)],
+    ids=["BN", "LRN"],
+)
+def test_normalisation_boxes_are_as_thin_as_pooling_boxes(
+    spec: VGGSpec, key: str, count: int
+) -> None:
+    """Batch-norm and LRN layers change no shape: drawn 0.35 wide, as pooling is, and thinner
+    than every convolution."""
+    drawn, _ = boxes(spec)
+    width = {k: [b.get_width() for b in drawn if to_hex(b.get_facecolor()) == COLOURS[k]]
+             for k in (key, "maxpool", "conv3")}  # fmt: skip
+    assert width[key] == pytest.approx([0.35] * count)
+    assert width["maxpool"] == pytest.approx([0.35] * 5)
+    assert max(width[key]) < min(width["conv3"])
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=["D", "A-LRN"])
 def test_one_dotted_line_parts_each_stage_from_the_next(spec: VGGSpec) -> None:
     """Four lines between the five conv stages and one before the FC head: none before the

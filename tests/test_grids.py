@@ -114,6 +114,22 @@ def test_a_run_recorded_by_another_grid_is_shared_not_trained_again(
     assert load_result(tmp_path / "r" / "depth" / "vgg11-s0.json")["shared_with"] == "lrn/vgg11-s0"
 
 
+def test_a_shared_run_names_the_trained_run_never_another_copy(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third grid holding ``vgg11`` shares ``lrn``'s trained run, not ``depth``'s copy of it
+    (which is found first: ``depth/`` sorts before ``lrn/``)."""
+    options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,), "epochs": 1}
+    monkeypatch.setitem(grids.GRIDS, "third", {"vgg11": {"arch": "vgg11"}})
+    where = {"out": tmp_path / "r", "checkpoints": tmp_path / "ck"}
+    grids.run_grid("lrn", tiny, **where, **options, **TINY)
+    monkeypatch.setattr(grids, "train", lambda *a, **k: pytest.fail("a recorded run was trained"))
+    grids.run_grid("depth", tiny, runs=("vgg11",), **where, **options, **TINY)
+    assert load_result(tmp_path / "r" / "depth" / "vgg11-s0.json")["shared_with"] == "lrn/vgg11-s0"
+    (third,) = grids.run_grid("third", tiny, **where, **options, **TINY)
+    assert third["shared_with"] == "lrn/vgg11-s0" and third["run_id"] == "third/vgg11-s0"
+
+
 def test_runs_limits_the_grid_and_unknown_runs_are_named(tiny: CIFAR10, tmp_path: Path) -> None:
     options = {"seeds": (0,), "tier": "smoke", "progress": False, "eval_scales": (32,), "epochs": 1}
     runs = grids.run_grid(

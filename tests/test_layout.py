@@ -106,9 +106,12 @@ def test_atomic_write_keeps_the_old_file_on_an_error_and_leaves_no_temporary(
     assert path.read_text() == "old" and stat.S_IMODE(path.stat().st_mode) == 0o644
     with pytest.raises(RuntimeError), atomic_write(path, "w") as f:
         f.write("half")
+        (temporary,) = (p.name for p in path.parent.iterdir() if p.name != "f.json")
         raise RuntimeError("killed")
     assert path.read_text() == "old"
     assert sorted(p.name for p in path.parent.iterdir()) == ["f.json"]
+    # Hidden, and named as the cache's clean-up looks for: ".<name>.<random>.tmp".
+    assert temporary.startswith(".f.json.") and temporary.endswith(".tmp")
 
 
 def test_the_cache_folder_is_the_environments_else_one_under_home(
