@@ -74,3 +74,34 @@ def test_executed_chapters_go_where_the_readme_says_and_git_ignores() -> None:
     if (chapters.ROOT / ".git").exists():
         ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=chapters.ROOT)
         assert ignored.returncode == 0
+
+
+def test_a_cell_that_runs_past_the_timeout_is_stopped(tmp_path: Path) -> None:
+    """``execute``'s ``timeout`` bounds each cell: a 4 s cell under a 1 s limit is stopped
+    and no notebook is written."""
+    from nbclient.exceptions import CellTimeoutError
+
+    folder = tmp_path / "book"
+    folder.mkdir()
+    (folder / "slow.md").write_text(
+        CHAPTER.replace("print(6 * 7", "import time; print(time.sleep(4)")
+    )
+    with pytest.raises(CellTimeoutError):
+        chapters.execute("slow", tmp_path / "out", book=folder, timeout=1)
+    assert not (tmp_path / "out" / "slow.ipynb").exists()
+
+
+def test_a_stalled_cell_is_one_line_naming_the_chapter_and_its_timeout(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chapter`` passes ``--timeout`` on; a cell that runs past it ends in one line and exit
+    code 1, not nbclient's traceback."""
+    (book / "slow.md").write_text(
+        CHAPTER.replace("print(6 * 7", "import time; print(time.sleep(4)")
+    )
+    monkeypatch.setattr(chapters, "BOOK", book)
+    assert cli.main(["chapter", "slow", "--out", str(tmp_path), "--timeout", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "chapter 'slow' ran past --timeout 1 s" in err
+    assert not (tmp_path / "slow.ipynb").exists()
+    assert cli.parser().parse_args(["chapter", "slow"]).timeout == 1200

@@ -257,6 +257,10 @@ def _chapter_parser(sub: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=chapters.NOTEBOOKS,
         help="folder for the executed notebook (default: _build/notebooks)",
     )  # fmt: skip
+    c.add_argument(
+        "--timeout", type=_positive_int, default=1200,
+        help="seconds a cell may run before it is stopped (default: 1200)",
+    )  # fmt: skip
 
 
 class UsageError(Exception):
@@ -503,17 +507,25 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _chapter(args: argparse.Namespace) -> int:
-    """Execute one chapter; a failing cell is reported by name, not as a traceback of ours."""
-    from nbclient.exceptions import CellExecutionError
+    """Execute one chapter; a failing or stalled cell is reported by name, not as a traceback
+    of ours."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     _writable(args.out, "--out")
     try:
-        path = chapters.execute(args.name, args.out)
+        path = chapters.execute(args.name, args.out, timeout=args.timeout)
     except ValueError as e:
         raise UsageError(e) from None
     except CellExecutionError as e:
         print(str(e), file=sys.stderr)  # the failing cell and its traceback, from the kernel
         print(f"error: a cell of chapter {args.name!r} failed (above)", file=sys.stderr)
+        return 1
+    except CellTimeoutError:
+        print(
+            f"error: a cell of chapter {args.name!r} ran past --timeout {args.timeout} s and "
+            "was stopped; give it longer with --timeout",
+            file=sys.stderr,
+        )
         return 1
     print(f"wrote {path} (open it in Jupyter: jupyter notebook {path})")
     return 0
