@@ -159,6 +159,67 @@ def test_hidden_files_and_top_level_readme_are_ignored(tmp_path: Path, cache: Pa
     assert len(data.train_images) == 10 * N_TRAIN
 
 
+def test_hidden_folders_are_ignored_in_a_folder_and_in_an_archive_with_dot_names(
+    tmp_path: Path, cache: Path
+) -> None:
+    """A hidden folder's files (a notebook's checkpoints) are skipped whatever their depth,
+    and an archive packed as ``tar -C tree .`` (members named ``./train/...``, a hidden file
+    and a README among them) loads as the folder it was made from."""
+    tree = write_tree(tmp_path / "tree")
+    reference = load_cifar10(tree, cache_dir=tmp_path / "reference", progress=False)
+    hidden = tree / "train" / "cat" / ".ipynb_checkpoints"
+    hidden.mkdir()
+    shutil.copy(tree / "train" / "cat" / "0000.png", hidden / "0000-checkpoint.png")
+    (tree / ".git").mkdir()
+    (tree / ".git" / "HEAD").write_text("ref: refs/heads/main")
+    (tree / "README.md").write_text("notes")
+    (tree / "test" / "dog" / "._0000.png").write_bytes(b"AppleDouble")
+    folder = load_cifar10(tree, cache_dir=cache, progress=False)
+    assert torch.equal(folder.train_images, reference.train_images)
+    assert torch.equal(folder.train_labels, reference.train_labels)
+    source = tmp_path / "dotted.tar"
+    with tarfile.open(source, "w") as tar:
+        tar.add(tree, arcname=".", filter=_reproducible)
+    with tarfile.open(source) as tar:
+        assert "./train/cat/0000.png" in tar.getnames()
+    packed = load_cifar10(source, cache_dir=cache, progress=False)
+    for field in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert torch.equal(getattr(packed, field), getattr(reference, field))
+    assert packed.classes == reference.classes == sorted(CLASSES)
+
+
+def test_a_folder_checksum_is_the_length_prefixed_sha256_of_its_sorted_files(
+    tmp_path: Path, cache: Path
+) -> None:
+    """Computed here from first principles: each relative path, then its contents, each after
+    its length as 8 little-endian bytes, in path order (``test/`` before ``train/``)."""
+    tree = write_tree(tmp_path / "tree")
+    files = sorted(
+        (p.relative_to(tree).as_posix(), p.read_bytes()) for p in tree.rglob("*") if p.is_file()
+    )
+    assert files[0][0] == "test/airplane/0000.png" and len(files) == 10 * (N_TRAIN + N_TEST)
+    h = hashlib.sha256()
+    for name, contents in files:
+        for chunk in (name.encode(), contents):
+            h.update(len(chunk).to_bytes(8, "little") + chunk)
+    assert load_cifar10(tree, cache_dir=cache, progress=False).checksum == h.hexdigest()
+
+
+def test_a_home_relative_source_and_cache_folder_are_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    home.mkdir()
+    make_archive(write_tree(tmp_path / "tree"), home / "tiny-cifar.tar.gz")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)  # a "~" taken literally would be a folder here
+    data = load_cifar10("~/tiny-cifar.tar.gz", cache_dir="~/cache", progress=False)
+    assert data.source == "tiny-cifar"
+    assert [p.suffix for p in cache_files(home / "cache")] == [".pt"]
+    assert list(work.iterdir()) == []
+
+
 def test_cache_is_written_once_and_reused(
     archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -319,6 +380,42 @@ def test_a_cache_whose_tensors_were_altered_is_rebuilt(
     assert "cache damaged or out of date; rebuilding" in capsys.readouterr().err
     rebuilt = torch.load(path, weights_only=True)
     assert torch.equal(rebuilt["train_images"], clean.train_images)
+
+
+@pytest.mark.parametrize(
+    "stale", [{"version": data_module.CACHE_VERSION - 1}, {"checksum": "0" * 64}]
+)
+def test_a_whole_cache_of_another_version_or_source_is_rebuilt(
+    archive: Path, cache: Path, capsys: pytest.CaptureFixture, stale: dict
+) -> None:
+    """A cache whose tensors match their digest is still not trusted when it was written by
+    another cache version, or for another source that its file name happens to match."""
+    clean = load_cifar10(archive, cache_dir=cache, progress=False)
+    (path,) = cache_files(cache)
+    payload = torch.load(path, weights_only=True)
+    payload["train_images"] = 255 - payload["train_images"]  # consistent, but not this source
+    payload["digest"] = data_module._payload_digest(payload)
+    torch.save({**payload, **stale}, path)
+    capsys.readouterr()
+    again = load_cifar10(archive, cache_dir=cache, progress=False)
+    assert torch.equal(again.train_images, clean.train_images)
+    assert "cache damaged or out of date; rebuilding" in capsys.readouterr().err
+    rebuilt = torch.load(path, weights_only=True)
+    assert rebuilt["version"] == data_module.CACHE_VERSION
+    assert rebuilt["checksum"] == clean.checksum
+
+
+def test_old_temporary_files_that_are_not_the_caches_are_left_alone(
+    archive: Path, cache: Path
+) -> None:
+    load_cifar10(archive, cache_dir=cache, progress=False)
+    (whole,) = cache_files(cache)
+    others = [cache / ".notes.json.x1.tmp", cache / ".cifar100-0123.pt.x2.tmp"]
+    for other in others:
+        other.write_bytes(b"another program's")
+        age(other)
+    load_cifar10(archive, cache_dir=cache, progress=False)
+    assert cache_files(cache) == sorted([whole, *others])
 
 
 @pytest.mark.parametrize("where", [0.25, 0.5, 0.75])
@@ -551,8 +648,24 @@ def _grayscale(tmp: Path) -> Path:
     return tree
 
 
+def _notes_in_a_split(tmp: Path) -> Path:
+    """A file that is no image beside the class folders: only top-level ones are ignored."""
+    tree = write_tree(tmp / "tree")
+    (tree / "train" / "notes.txt").write_text("not a class")
+    return tree
+
+
+def _image_at_the_top(tmp: Path) -> Path:
+    """A top-level image (its suffix in capitals) is not a README: it belongs in a class."""
+    tree = write_tree(tmp / "tree")
+    shutil.copy(tree / "train" / "cat" / "0000.png", tree / "COVER.PNG")
+    return tree
+
+
 BAD_FOLDERS = [
     (_no_test, "no images in test/"),
+    (_notes_in_a_split, "train/notes.txt is not inside"),
+    (_image_at_the_top, "COVER.PNG is not inside"),
     (_image_outside_class, "train/stray.png is not inside"),
     (_image_in_a_subfolder, "train/cat/extra/0.png is not inside"),
     (_nine_classes, "9 class folders"),
@@ -777,6 +890,9 @@ def test_a_class_with_exactly_the_held_out_count_can_be_split() -> None:
     assert len(val_y) == 20 and len(train_y) == 0
     with pytest.raises(ValueError, match="has 10 images, need 11"):
         split_validation(data, 22)
+    train_x, train_y, val_x, val_y = split_validation(data, 0)  # nothing held out
+    assert torch.equal(train_y, data.train_labels) and len(train_x) == 20
+    assert val_x.shape == (0, 3, 4, 4) and len(val_y) == 0
 
 
 def test_a_random_subset_is_sorted_distinct_and_seeded() -> None:

@@ -1,5 +1,6 @@
 """Experiment grids, the command line, and a smoke grid on the real offline archive."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -354,6 +355,8 @@ def test_as_many_workers_as_cores_is_allowed_and_one_more_is_not() -> None:
     grids.check("depth", workers=cores)  # one process per core: the CPU tier's setting
     with pytest.raises(ValueError, match="workers must be between 1 and"):
         grids.check("depth", workers=cores + 1)
+    with pytest.raises(ValueError, match="workers must be between 1 and"):
+        grids.check("depth", workers=0)  # no process at all would train nothing
 
 
 def test_a_run_recorded_on_other_data_is_not_the_same_run(tiny_run: dict, tiny: CIFAR10) -> None:
@@ -373,3 +376,74 @@ def test_a_recorded_warm_start_matches_its_net_wherever_the_nets_folder_moved() 
     other = {**here, "warm_start": "/old/checkpoints/init/vgg11_paper-s1.model.pt"}
     assert grids._comparable(here) == grids._comparable(there)
     assert grids._comparable(here) != grids._comparable(other)
+
+
+def test_results_come_seed_by_seed_and_the_default_seeds_follow_the_tier(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_train(cfg, data, *, run_id: str, **kwargs) -> dict:
+        return {"run_id": run_id, "status": "completed", "test": {}}
+
+    monkeypatch.setattr(grids, "train", fake_train)
+    where = {"out": tmp_path / "r", "checkpoints": tmp_path / "ck", "progress": False}
+    runs = grids.run_grid("depth", tiny, seeds=(2, 0), runs=("vgg13_bn", "vgg11"), **where)
+    assert [r["run_id"] for r in runs] == [
+        "depth/vgg11-s2", "depth/vgg13_bn-s2", "depth/vgg11-s0", "depth/vgg13_bn-s0",
+    ]  # fmt: skip
+    for tier, seeds in (("smoke", grids.SMOKE_SEEDS), ("cpu", grids.SEEDS)):
+        runs = grids.run_grid("lrn", tiny, tier=tier, runs=("vgg11",), **where)
+        assert [r["run_id"] for r in runs] == [f"lrn/vgg11-s{s}" for s in seeds]
+    assert grids.SMOKE_SEEDS == (0, 1) and grids.SEEDS == (0, 1, 2)
+
+
+def test_a_job_keeps_its_checkpoint_and_net_apart_under_its_grid_with_the_options_given(
+    tiny: CIFAR10, tmp_path: Path
+) -> None:
+    out, ck = tmp_path / "r", tmp_path / "ck"
+    _, (first, (job,)) = grids._plan(
+        "lrn", ["vgg11_lrn"], (3,), tiny, "cpu", out, ck, {"epochs": 7}
+    )
+    assert first == [] and job.run_id == "lrn/vgg11_lrn-s3"
+    assert job.path == out / "lrn" / "vgg11_lrn-s3.json"
+    assert job.checkpoint == ck / "lrn" / "vgg11_lrn-s3.ckpt.pt"
+    assert job.model_path == ck / "lrn" / "vgg11_lrn-s3.model.pt"
+    assert (job.cfg.arch, job.cfg.seed, job.cfg.preset) == ("vgg11_lrn", 3, "cpu")
+    assert job.cfg.epochs == 7  # the options given to the grid
+
+
+def test_a_warm_start_source_with_its_net_kept_is_not_trained_for_a_missing_run(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vgg11_paper`` is recorded but ``vgg19_warm`` is not: the source is trained again only
+    when its saved net is gone too."""
+    out, ck = tmp_path / "r", tmp_path / "ck"
+    source = {"run_id": "init/vgg11_paper-s0", "status": "completed"}
+    recorded_only = {"vgg11_paper-s0": source}
+    monkeypatch.setattr(grids, "_existing", lambda path, cfg, data: recorded_only.get(path.stem))
+    names = ["vgg11_paper", "vgg19_warm"]
+    net = ck / "init" / "vgg11_paper-s0.model.pt"
+    net.parent.mkdir(parents=True)
+    net.touch()
+    recorded, (first, rest) = grids._plan("init", names, (0,), tiny, "smoke", out, ck, {})
+    assert recorded == {"init/vgg11_paper-s0": source} and first == []
+    assert [j.run_id for j in rest] == ["init/vgg19_warm-s0"]
+    net.unlink()
+    recorded, (first, rest) = grids._plan("init", names, (0,), tiny, "smoke", out, ck, {})
+    assert recorded == {} and [j.run_id for j in first] == ["init/vgg11_paper-s0"]
+    assert [j.run_id for j in rest] == ["init/vgg19_warm-s0"]
+
+
+def test_a_run_that_stopped_as_stalled_is_another_run_under_another_stall_rule(
+    tiny_run: dict, tiny: CIFAR10
+) -> None:
+    """Its history never at chance, a run recorded under another stall rule counts as the
+    same run, unless it stopped as stalled: then the rule changed it."""
+    recorded = json.loads(json.dumps(tiny_run))
+    for h in recorded["history"]:
+        h["train_acc"] = 0.9
+    cfg = grids.TrainConfig.from_dict(recorded["config"])
+    other_rule = dataclasses.replace(cfg, stall_epochs=(cfg.stall_epochs or 1) + 2)
+    assert grids._same(recorded, cfg, tiny) and grids._same(recorded, other_rule, tiny)
+    recorded["status"] = "stalled"
+    assert grids._same(recorded, cfg, tiny)  # the same rule: it would stop the same way
+    assert not grids._same(recorded, other_rule, tiny)

@@ -114,6 +114,30 @@ def test_atomic_write_keeps_the_old_file_on_an_error_and_leaves_no_temporary(
     assert temporary.startswith(".f.json.") and temporary.endswith(".tmp")
 
 
+def test_atomic_write_syncs_the_new_file_to_disk_before_it_replaces_the_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "f.bin"
+    synced = []
+
+    def fsync(fd: int) -> None:
+        synced.append((os.fstat(fd).st_size, path.exists()))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with atomic_write(path) as f:
+        f.write(b"12345")
+    assert synced == [(5, False)] and path.read_bytes() == b"12345"
+
+
+def test_an_interrupted_atomic_write_leaves_no_temporary(tmp_path: Path) -> None:
+    """Ctrl-C (a KeyboardInterrupt, no Exception) mid-write removes the temporary file too."""
+    path = tmp_path / "f.json"
+    with pytest.raises(KeyboardInterrupt), atomic_write(path, "w") as f:
+        f.write("half")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_cache_folder_is_the_environments_else_one_under_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,8 +148,12 @@ def test_the_cache_folder_is_the_environments_else_one_under_home(
     assert cache_folder() == tmp_path / "home" / ".cache" / "vggrepro"
 
 
-def test_the_project_root_is_found_from_below_and_not_assumed(tmp_path: Path) -> None:
+def test_the_project_root_is_found_from_below_and_not_assumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert project_root(ROOT / "book") == ROOT
+    monkeypatch.chdir(ROOT / "book")  # no start given: the working folder
+    assert project_root() == ROOT
 
 
 def test_the_nearest_checkout_wins_and_the_start_folder_may_be_one(tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
 """Provenance: the commit and its state, also in a copy of the tree without .git."""
 
+import os
+import platform
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -34,6 +37,9 @@ def test_an_explicit_commit_wins_over_a_stale_git(monkeypatch: pytest.MonkeyPatc
     assert provenance.git_commit()[0] != "f" * 40  # this checkout's own .git answers
     monkeypatch.setenv("VGGREPRO_GIT_COMMIT", "f" * 40)
     assert provenance.git_commit() == ("f" * 40, None)
+    monkeypatch.setenv("VGGREPRO_GIT_COMMIT", "")  # set but empty: git answers
+    commit, dirty = provenance.git_commit()
+    assert len(commit) == 40 and isinstance(dirty, bool)
 
 
 def test_pick_device_prefers_what_is_asked() -> None:
@@ -72,3 +78,36 @@ def test_timestamps_are_utc_with_their_offset() -> None:
     stamp = datetime.fromisoformat(provenance.now())
     assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0
     assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
+
+
+def test_a_machine_without_git_reports_an_unknown_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", "git")
+
+    monkeypatch.delenv("VGGREPRO_GIT_COMMIT", raising=False)
+    monkeypatch.setattr(subprocess, "run", missing)
+    assert provenance.git_commit() == ("unknown", None)
+
+
+@pytest.mark.parametrize(
+    ("processor", "expected"), [("Intel(R) Xeon(R)", "Intel(R) Xeon(R)"), ("", "aarch64")]
+)
+def test_a_cpu_is_named_by_its_processor_else_its_machine_with_its_cores(
+    monkeypatch: pytest.MonkeyPatch, processor: str, expected: str
+) -> None:
+    monkeypatch.setattr(platform, "processor", lambda: processor)
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert provenance.device_name(torch.device("cpu")) == f"CPU: {expected} (7 cores)"
+
+
+def test_the_record_names_the_device_and_the_software_versions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VGGREPRO_GIT_COMMIT", "c0ffee")
+    monkeypatch.setattr(provenance, "device_name", lambda device: f"named {device}")
+    record = provenance.provenance(torch.device("cuda", 1))  # never touched: only named
+    assert record["device"] == "named cuda:1" and record["device_type"] == "cuda"
+    assert record["python"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert record["torch"] == torch.__version__ and record["cuda"] == torch.version.cuda
+    assert (record["git_commit"], record["git_dirty"]) == ("c0ffee", None)

@@ -5,9 +5,10 @@ import pytest
 from conftest import TINY, tiny_cifar
 
 from vggrepro import cli
+from vggrepro.engine import retest as retest_module
 from vggrepro.engine.data import CIFAR10
 from vggrepro.engine.presets import preset
-from vggrepro.engine.retest import retest, retest_grid
+from vggrepro.engine.retest import AGAIN_TOLERANCE, retest, retest_grid
 from vggrepro.engine.train import train
 from vggrepro.results.io import load_result, save_result
 
@@ -110,4 +111,37 @@ def test_a_run_shared_from_another_grid_is_retested_with_that_grids_net(
     assert retest_grid(folder, tmp_path / "models", tiny, scales=(32,), progress=False) == [
         folder / "vgg11-s0.json"
     ]
-    assert "retest" in load_result(folder / "vgg11-s0.json")
+    assert load_result(folder / "vgg11-s0.json")["retest"]["scales"] == [32]  # as asked
+
+
+@pytest.mark.parametrize(("again", "accepted"), [(AGAIN_TOLERANCE, True), (0.06, False)])
+def test_the_centre_error_may_come_back_exactly_the_tolerance_away_and_no_further(
+    tmp_path: Path, tiny: CIFAR10, monkeypatch: pytest.MonkeyPatch, again: float, accepted: bool
+) -> None:
+    """The net is tested again by a stand-in that gives a chosen centre error; the recorded
+    centre stays as it was, and the error found again is recorded beside it."""
+    out, model = _record(tmp_path, tiny)
+    result = load_result(out)
+    result["test"]["centre"] = {"top1_error": 0.0, "top5_error": 0.0}
+    save_result(result, out)
+    asked = []
+
+    def evaluate(net, batches, scales: tuple[int, ...]) -> dict:
+        asked.append(scales)
+        return {
+            "centre": {"top1_error": again, "top5_error": 0.0},
+            "dense@96": {"top1_error": 12.5, "top5_error": 2.5},
+        }
+
+    monkeypatch.setattr(retest_module, "evaluate", evaluate)
+    if not accepted:
+        with pytest.raises(ValueError, match="not the net that run tested"):
+            retest(out, model, tiny, scales=(96,))
+        assert "retest" not in load_result(out)
+        return
+    after = retest(out, model, tiny, scales=(96,))
+    assert asked == [(96,)]
+    assert after["retest"]["centre_top1_error_again"] == again
+    assert after["test"]["centre"] == {"top1_error": 0.0, "top5_error": 0.0}
+    assert after["test"]["dense@96"] == {"top1_error": 12.5, "top5_error": 2.5}
+    assert after["retest"]["protocols"] == ["dense@96"] and load_result(out) == after
