@@ -59,6 +59,8 @@ def init_record(tiny_run: dict, errors: dict[str, float]) -> GridRecord:
         (89.9, 30.0, 30.0, ["reproduced", "reproduced"]),  # stalls; both fixes train
         (30.0, 30.0, 30.0, ["partly", "reproduced"]),  # the paper's init trains here
         (89.9, 89.9, 89.9, ["not reproduced", "not reproduced"]),  # no fix trains
+        (89.9, 30.0, 89.9, ["reproduced", "not reproduced"]),  # only the warm start trains
+        (89.9, 89.9, 30.0, ["not reproduced", "reproduced"]),  # only Glorot trains
     ],
 )
 def test_init_claims_follow_which_starts_train(
@@ -311,3 +313,94 @@ def test_an_evaluation_claim_inconclusive_in_one_configuration_is_only_partly_re
     rows = claims.evaluation_claims(record)
     assert [r.verdict for r in rows] == ["partly", "partly"]
     assert all("supported in 1, inconclusive in 1 of 2" in r.evidence for r in rows)
+
+
+def test_depth_claims_are_not_reproduced_by_a_clear_rise(tiny_run: dict) -> None:
+    """Error that clearly rises with depth, with and without batch norm, is a clear change,
+    but in the wrong direction: the claim that depth lowers the error is not reproduced."""
+    rising = {"vgg11": [25.0, 25.4, 24.6], "vgg19": [30.0, 30.4, 29.6],
+              "vgg11_bn": [24.0, 24.4, 23.6], "vgg19_bn": [28.0, 28.4, 27.6]}  # fmt: skip
+    verdicts = claims.depth_claims(fake_record(tiny_run, "depth", rising))
+    assert [v.verdict for v in verdicts] == ["not reproduced"] * 2
+    assert "top-1 error rises from vgg11 to vgg19" in verdicts[0].evidence
+
+
+def test_training_claims_compare_each_grids_own_arms_in_the_claimed_direction(
+    tiny_run: dict,
+) -> None:
+    """LRN no better than A, 5x5 worse than B, C better than B, the 1x1 net worse than D: each
+    claim read from its own grid in its own direction; the evaluation claims from the record
+    under ``"protocols"``, not from the depth grid's."""
+    smoke = {g: GridRecord(g, [tiny_run], tier="smoke", source=f"results/smoke/{g}")
+             for g in ("depth", "init")}  # fmt: skip
+    untested = copy.deepcopy(tiny_run)
+    untested.update(smoke=False, preset="reduced")
+    untested["test"] = {k: v for k, v in untested["test"].items() if k in ("centre", "flip")}
+    records = smoke | {
+        "lrn": fake_record(
+            tiny_run, "lrn", {"vgg11": [30.0, 30.4, 29.6], "vgg11_lrn": [30.2, 30.6, 29.8]}
+        ),  # LRN within the seed noise of A: "not lower" holds, "lower" would not
+        "filters": fake_record(
+            tiny_run, "filters", {"vgg13": [25.0, 25.5, 24.5], "vgg13_5x5": [27.0, 27.5, 26.5]}
+        ),
+        "1x1": fake_record(
+            tiny_run, "1x1", {"vgg16": [19.0, 19.5, 18.5], "vgg16_1x1": [22.0, 22.5, 21.5]}
+        ),
+        "protocols": GridRecord("depth", [untested], "reduced", "runs/depth"),
+    }
+    rows = claims.training_claims(records)
+    assert [r.chapter for r in rows] == ["book/depth"] * 2 + ["book/ablations"] * 6 + [
+        "book/evaluation"
+    ] * 2
+    assert [r.verdict for r in rows[4:8]] == ["reproduced"] * 4  # LRN, 5x5, C vs B, 1x1
+    assert [r.verdict for r in rows[8:]] == ["not testable here"] * 2
+    assert all("runs/depth were not tested with dense multi-scale" in r.evidence for r in rows[8:])
+    del records["protocols"]  # without it, the depth grid's (smoke) record decides
+    assert all("only CPU smoke runs" in r.evidence for r in claims.training_claims(records)[8:])
+
+
+def test_fc_evidence_counts_the_configurations_near_80_percent() -> None:
+    """Three configurations at 78 %, 30 % and 85 % of the MACs: two of three are within
+    70-90 %, and the range is quoted from the smallest share to the largest."""
+    totals = {
+        c: {"fc_param_share": p, "fc_mac_share": m}
+        for c, p, m in (("A", 0.9, 0.78), ("B", 0.85, 0.30), ("C", 0.95, 0.85))
+    }
+    v = claims.fc_share(totals)
+    assert v.verdict == "partly"
+    assert v.evidence == (
+        "FC layers hold 85.0–95.0% of the parameters but do 30.00–85.00% of the "
+        "multiply-accumulates (2 of 3 configurations in 70–90%)"
+    )
+
+
+def test_the_ranking_needs_zeiler_and_fergus_among_the_2013_entries() -> None:
+    """The ZF check reads both its sources: eight layers, and a top ILSVRC-2013 entry."""
+    other = copy.deepcopy(reference.ILSVRC)
+    other["2013 top entries"] = ("Clarifai",)
+    assert claims.ilsvrc_ranking(other).verdict == "partly"
+    shallow = copy.deepcopy(reference.ILSVRC)
+    shallow["vgg_submission_depths"] = (11, 16)  # E's 19 layers outside the submission's range
+    assert claims.ilsvrc_ranking(shallow).verdict == "partly"
+
+
+def test_a_deviation_is_cited_from_the_rounding_bound_up() -> None:
+    """At the bound itself a deviation is cited; just below it, only the bound is."""
+    assert claims.deviation(1e-5) == "1.0e-05"
+    assert claims.deviation(9.99e-6) == "below 1e-05, float rounding"
+    assert claims.deviation(2.5e-3, rounding=1e-2) == "below 1e-02, float rounding"
+    assert claims.deviation(0.0) == "below 1e-05, float rounding"
+
+
+def test_feature_hierarchy_quotes_the_largest_standard_error_in_stage_order() -> None:
+    """The evidence quotes the largest standard error of either net (2 points here, not the
+    random twin's 1), and reads stages in order whatever the order of the table's rows."""
+    table = probe_frame([0.28, 0.34, 0.56, 0.75, 0.80], [0.23, 0.24, 0.27, 0.30, 0.28])
+    table["ncm trained se"] = 0.02
+    v = claims.feature_hierarchy(table.iloc[::-1], smoke=False, scale="x")
+    assert v.verdict == "partly"
+    assert "from 28% (stage 1) to 80% (stage 5)" in v.evidence
+    assert "(standard errors up to 2 points)" in v.evidence
+    table["ncm trained se"] = 0.01
+    one = claims.feature_hierarchy(table, smoke=False, scale="x").evidence
+    assert "(standard errors up to 1 point)" in one

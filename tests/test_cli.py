@@ -499,3 +499,35 @@ def test_the_parsers_boundaries_are_accepted_and_one_step_beyond_refused(
             parser().parse_args(["train", *bad])
         assert stop.value.code == 2
     assert "from 0 to 2**63 - 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, tier", [(["--smoke"], "smoke"), (["--preset", "cpu"], "cpu"), ([], "runs")]
+)
+def test_run_writes_to_its_tiers_folders_by_default(
+    argv: list[str], tier: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:  # fmt: skip
+    """``run`` records under results/<tier folder> and checkpoints under .checkpoints/<tier
+    folder> (``results.TIERS``): --smoke is the smoke tier whatever --preset says."""
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_cifar10", interrupt)  # the folders are made before the data
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "lrn", *argv, "--data", MISSING]) == 130
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [tier]
+    assert sorted(p.name for p in (tmp_path / ".checkpoints").iterdir()) == [tier]
+
+
+def test_retest_reads_the_presets_folder_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: pytest.fail("the data was loaded"))
+    assert main(["retest", "lrn", "--preset", "smoke", "--data", MISSING]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"error: {Path('results/smoke/lrn')}: no recorded runs of the lrn grid to retest\n"
+    )

@@ -426,3 +426,45 @@ def test_chance_purity_matches_extremes() -> None:
     chance = F.chance_purity(balanced, k=20)
     assert 0.1 < chance < 0.4
     assert F.chance_purity(balanced, k=1) == 1.0
+
+
+def test_probe_verdict_reads_stages_in_order_against_the_twins_last_stage() -> None:
+    """The verdict compares the last stage with the random twin's last stage (not its first),
+    and reads the stages in order whatever the order of the table's rows."""
+    rising = probe([0.3, 0.4, 0.5, 0.6, 0.8], 0.3)
+    assert F.probe_verdict(rising.iloc[::-1], smoke=False) == "supported"
+    late = rising.assign(**{"ncm random": [0.3, 0.3, 0.4, 0.6, 0.8]})  # the twin catches up
+    assert F.probe_verdict(late, smoke=False) == "not supported"
+    early = rising.assign(**{"ncm random": [0.8, 0.6, 0.4, 0.3, 0.3]})
+    assert F.probe_verdict(early, smoke=False) == "supported"
+
+
+def test_class_purity_with_fewer_images_than_k_divides_by_the_images_there_are() -> None:
+    """Three images, two of class 0: with k = 5 the top list holds all three, purity 2/3."""
+    means = torch.tensor([[3.0], [2.0], [1.0]])
+    purity = F.class_purity(means, torch.tensor([0, 1, 0]), k=5)
+    assert purity.tolist() == [pytest.approx(2 / 3)]
+
+
+def test_a_saved_net_without_a_test_error_comes_after_one_with_an_error(
+    saved: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Two full runs of 30 epochs: one tested (50 % error), one without a centre-crop test
+    error. The tested one is better, whatever the names' order."""
+    source, result = saved
+    untested = full_run(result, epochs=30, error=10.0)
+    del untested["test"]["centre"]
+    place(tmp_path, "a_untested", source, untested)
+    place(tmp_path, "b_tested", source, full_run(result, epochs=30, error=50.0))
+    assert [c.path.stem for c in F.find_saved_nets(tmp_path)] == ["b_tested", "a_untested"]
+    assert math.isnan(F.find_saved_nets(tmp_path)[1].test_error)
+
+
+def test_the_label_says_which_device_trained_the_net(saved: tuple[Path, dict]) -> None:
+    path, result = saved
+    cpu = F.SavedNet(path, full_run(result, epochs=30, error=10.0))
+    assert cpu.result["provenance"]["device_type"] == "cpu"
+    assert cpu.label == "CPU-trained model (GPU tier, 30 epochs)"
+    gpu_run = full_run(result, epochs=3, error=10.0)
+    gpu_run["provenance"] = {**gpu_run["provenance"], "device_type": "cuda"}
+    assert F.SavedNet(path, gpu_run).label == "under-trained GPU model (GPU tier, 3 epochs)"

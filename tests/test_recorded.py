@@ -257,3 +257,30 @@ def test_the_scale_lists_every_value_in_order_with_thousands_separators() -> Non
         "conv widths 1/4 or 1/2 of the paper's, FC-256, 15 or 30 epochs, "
         "the full CIFAR-10 training set (45,000 images, 5,000 held out)"
     )
+
+
+def test_a_record_of_an_unknown_tier_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown tier 'gpu'; valid: reduced, cpu, smoke"):
+        recorded.GridRecord("lrn", [], "gpu", "x")
+
+
+def test_a_table_without_a_record_has_no_tier_suffix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recorded, "TABLES", tmp_path / "tables")
+    frame = recorded.provenance_table([])
+    assert recorded.export_table(frame, "claims") == tmp_path / "tables" / "claims.csv"
+
+
+def test_a_tiers_runs_are_in_run_id_order_not_file_name_order(
+    tiny_run: dict, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cpu" / "lrn"
+    save_result(tier(tiny_run, "cpu", "lrn/vgg11_lrn-s0"), folder / "a.json")
+    save_result(tier(tiny_run, "cpu", "lrn/vgg11-s1"), folder / "b.json")
+    save_result(tier(tiny_run, "cpu", "lrn/vgg11-s0"), folder / "c.json")
+    runs = recorded.load_tier(folder, "cpu")
+    assert [r["run_id"] for r in runs] == ["lrn/vgg11-s0", "lrn/vgg11-s1", "lrn/vgg11_lrn-s0"]
+    assert [r["run_id"] for r in recorded.load_grid("lrn", tmp_path).runs] == [
+        r["run_id"] for r in runs
+    ]

@@ -445,3 +445,19 @@ def test_final_fit_averages_three_seeds_and_an_equal_fit_is_not_called_worse() -
     note = training.fit_note(table)
     assert note.startswith("Without batch norm, vgg19 ends training at 40.0 % training accuracy")
     assert "at least as well" in note and "learned less" not in note
+
+
+def test_a_flat_step_is_not_a_monotonic_fall() -> None:
+    """vgg13 and vgg16 at the same mean: the error falls overall, but not at every step."""
+    frame = runs_frame(grid({False: [10.0, 9.0, 9.0, 7.0]}))
+    effect = depth.depth_effect(frame).iloc[0]
+    assert effect["clear"] and not effect["monotonic"]
+    assert effect["vgg13→vgg16"] == pytest.approx(0.0)
+    assert "falls from vgg11 to vgg19 (-3.00 points" in depth.depth_verdict(frame)
+    assert "but not at every step" in depth.depth_verdict(frame)
+
+
+def test_a_frame_with_any_smoke_run_gets_no_verdict() -> None:
+    runs = grid({False: [10.0, 9.0, 8.0, 7.0]})
+    runs[0] = fake_run("vgg11", False, 0, 9.9, smoke=True)
+    assert depth.depth_verdict(runs_frame(runs)) == significance.SMOKE_VERDICT
