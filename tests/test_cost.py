@@ -75,7 +75,7 @@ def test_params_and_macs_equal_torchvision(config, batch_norm):
 def test_config_table_fills_references_only_for_published_shapes():
     small = cost.config_table(resolution=32, num_classes=10)
     assert small[["paper_params_M", "torchvision_params", "torchvision_gmacs"]].isna().all().all()
-    for other in ({"width": 0.5}, {"fc_width": 512}):
+    for other in ({"width": 0.5}, {"fc_width": 512}, {"num_classes": 10}, {"resolution": 256}):
         table = cost.config_table(**other)
         published = ["paper_params_M", "torchvision_params", "torchvision_gmacs"]
         assert table[published].isna().all().all(), other
@@ -175,6 +175,8 @@ def test_training_costs_follow_the_mac_counts_and_the_peak() -> None:
     assert d["training TFLOPs per image"] == pytest.approx(6 * macs / 1e12)
     assert d["PFLOPs per epoch"] == pytest.approx(6 * macs * 2e6 / 1e15)
     assert "A-LRN" in costs.index[1]
+    default = cost.training_costs(epochs=1, peak_flops=1e15).loc["D (vgg16)"]
+    assert default["PFLOPs per epoch"] == pytest.approx(6 * macs * 1e6 / 1e15)  # 10^6 images
 
 
 def test_the_stored_activations_of_d_are_every_conv_pool_and_fc_output() -> None:
@@ -185,3 +187,60 @@ def test_the_stored_activations_of_d_are_every_conv_pool_and_fc_output() -> None
     assert cost.totals(VGGSpec("D"))["activations"] == convs + pools + 4096 + 4096 + 1000
     bn = cost.totals(VGGSpec("D", batch_norm=True))["activations"]
     assert bn == cost.totals(VGGSpec("D"))["activations"] + convs  # batch norm stores its own
+    # A-LRN stores its LRN's output too: one more 64-channel map at full resolution.
+    lrn = cost.totals(VGGSpec("A-LRN"))["activations"]
+    assert lrn == cost.totals(VGGSpec("A"))["activations"] + 64 * 224**2
+
+
+def test_the_fc_layers_see_the_whole_last_map() -> None:
+    """fc6 reads pool5's map as one convolution covering it. D's pool5 units see 212 px,
+    32 px apart (1 + 2 * 2, +1, * 2; ...), so at 224 px (a 7 x 7 map) fc6 sees
+    212 + 6 * 32 = 404 px, and at 97 px (3 x 3) 212 + 2 * 32 = 276; the 1 x 1 fc7 and fc8 add
+    nothing."""
+    for resolution, rf in ((224, 404), (97, 276)):
+        table = cost.layer_table(VGGSpec("D", resolution=resolution)).set_index("name")
+        assert (table.loc["pool5", "rf"], table.loc["pool5", "jump"]) == (212, 32)
+        assert list(table.loc[["fc6", "fc7", "fc8"], "rf"]) == [rf] * 3
+        assert list(table.loc[["fc6", "fc7", "fc8"], "jump"]) == [32] * 3
+
+
+def test_the_shares_split_ds_totals_between_the_conv_part_and_the_fc_head() -> None:
+    """VGG-16's FC head and conv part counted by hand: FC 25088-4096-4096-1000 (7 * 7 * 512
+    inputs), and 3 x 3 convs at 224, 112, 56, 28 and 14 px."""
+    fc_macs = 7 * 7 * 512 * 4096 + 4096 * 4096 + 4096 * 1000
+    fc_params = fc_macs + 4096 + 4096 + 1000
+    pairs = [(224, [(3, 64), (64, 64)]), (112, [(64, 128), (128, 128)]),
+             (56, [(128, 256)] + [(256, 256)] * 2), (28, [(256, 512)] + [(512, 512)] * 2),
+             (14, [(512, 512)] * 3)]  # fmt: skip
+    conv_macs = sum(side**2 * 9 * cin * cout for side, layers in pairs for cin, cout in layers)
+    t = cost.totals(VGGSpec("D"))
+    assert (t["fc_params"], t["fc_macs"], t["conv_macs"]) == (fc_params, fc_macs, conv_macs)
+    macs = fc_macs + conv_macs
+    assert t["fc_param_share"] == pytest.approx(fc_params / t["params"])
+    assert t["conv_param_share"] == pytest.approx(1 - fc_params / t["params"])
+    assert t["fc_mac_share"] == pytest.approx(fc_macs / macs)
+    assert t["conv_mac_share"] == pytest.approx(conv_macs / macs)
+
+
+def test_config_table_gives_each_nets_depth_and_size_in_millions_and_billions() -> None:
+    table = cost.config_table(["vgg16", "A"])
+    assert list(table.index) == ["D", "A"]
+    assert list(table["weight_layers"]) == [16, 11]
+    for config, row in table.iterrows():
+        t = cost.totals(VGGSpec(config))
+        assert row["params_M"] == pytest.approx(t["params"] / 1e6)
+        assert row["gmacs"] == pytest.approx(t["macs"] / 1e9)
+        assert round(row["gmacs"], 3) == row["torchvision_gmacs"]
+        assert row["fc_mac_share"] == pytest.approx(t["fc_mac_share"])
+
+
+def test_the_quoted_figures_are_the_papers_and_the_datasheets() -> None:
+    """Table 3 (scale 256) of Simonyan & Zisserman; the H100/H200 dense bf16 peak, half the
+    datasheet's 1,979 TFLOPS with sparsity."""
+    from vggrepro.reference import PAPER_TABLE3, PEAK_TFLOPS
+
+    assert PAPER_TABLE3 == {
+        "A": (29.6, 10.4), "A-LRN": (29.7, 10.5), "B": (28.7, 9.9),
+        "C": (28.1, 9.4), "D": (27.0, 8.8), "E": (27.3, 9.0),
+    }  # fmt: skip
+    assert dict(PEAK_TFLOPS) == {"H200": 989.5, "H100 80GB HBM3": 989.5, "H100 SXM": 989.5}

@@ -160,3 +160,26 @@ def test_the_summary_by_stage_sums_each_stages_parameters() -> None:
     assert stages.at["stage 1", "params"] == 3 * 3 * 3 * 4 + 4
     assert stages.at["stage 1", "layers"] == "Conv2d, ReLU, MaxPool2d"
     assert stages.at["head", "output shape"] == (1, 10)
+
+
+def test_the_shape_claims_hold_for_d_and_fail_where_a_net_breaks_them() -> None:
+    """D (narrow, with the paper's head) keeps H x W through its 13 3x3 convs and halves it at
+    each of its 5 pools; B-5x5 at 97 px has no 3x3 conv (the claim is not vacuously true), its
+    pools floor an odd side (97 -> 48) and its head is not the paper's."""
+    from vggrepro.analysis.summary import shape_claims, shape_trace
+    from vggrepro.arch.configs import VGGSpec
+    from vggrepro.arch.models import build
+
+    d = shape_claims(shape_trace(build(VGGSpec("D", width=1 / 32))))
+    assert d["holds"].all()
+    assert list(d["observed"]) == [
+        "224×224×3",
+        "13 of 13 such convs keep H×W",
+        "5 of 5 pools halve: 224 → 112 → 56 → 28 → 14 → 7",
+        "4096, 4096, 1000",
+    ]
+    spec = VGGSpec("B-5x5", num_classes=10, resolution=97, width=1 / 32, fc_width=16)
+    b5 = shape_claims(shape_trace(build(spec)))
+    assert list(b5["holds"]) == [False, False, True, False]
+    assert b5.loc[1, "observed"] == "0 of 0 such convs keep H×W"
+    assert b5.loc[2, "observed"] == "5 of 5 pools halve: 97 → 48 → 24 → 12 → 6 → 3"

@@ -84,6 +84,7 @@ def test_first_fc_follows_the_resolution(resolution: int) -> None:
         ({"config": "D", "num_classes": 0}, ["num_classes", "positive"]),
         ({"config": "D", "fc_width": 0}, ["fc_width"]),
         ({"config": "D", "dropout": 1.0}, ["dropout"]),
+        ({"config": "D", "dropout": -0.1}, ["dropout", "[0, 1)"]),
     ],
 )
 def test_bad_input_names_what_is_valid(options: dict, words: list[str]) -> None:
@@ -256,3 +257,36 @@ def test_warm_start_refuses_mismatched_widths() -> None:
 def test_the_torchvision_name_of_a_spec_says_batch_norm(batch_norm: bool) -> None:
     name = torchvision_name(VGGSpec("D", batch_norm=batch_norm))
     assert name == ("vgg16_bn" if batch_norm else "vgg16")
+
+
+def test_the_narrowest_width_keeps_one_channel_in_the_first_layer() -> None:
+    """A width of 1/64 rounds the 64-channel layers to exactly one channel, which is allowed;
+    1/200 rounds them to none (0.32), which is not."""
+    spec = VGGSpec("A", width=1 / 64)
+    assert spec.channels(64) == 1 and spec.channels(512) == 8
+    assert (
+        convs(build("A", num_classes=10, resolution=32, width=1 / 64, fc_width=8))[0].out_channels
+        == 1
+    )
+    with pytest.raises(ValueError, match="zero channels"):
+        VGGSpec("A", width=1 / 200)
+
+
+def test_warm_start_copies_as_many_convs_as_asked_and_names_the_fc_layers() -> None:
+    """With ``n_conv=2`` only A's first conv of stages 1 and 2 are copied: in D they are
+    features.0 and features.5 (conv, ReLU, conv, ReLU, pool before stage 2); the FC layers are
+    classifier.0, .3 and .6 (each followed by ReLU and dropout)."""
+    torch.manual_seed(0)
+    source, target = build("A", **SMALL), build("D", **SMALL)
+    before = convs(target)[1].weight.clone()
+    copied = warm_start(target, source, n_conv=2)
+    assert copied == ["features.0", "features.5", "classifier.0", "classifier.3", "classifier.6"]
+    assert torch.equal(convs(target)[2].weight, convs(source)[1].weight)
+    assert torch.equal(convs(target)[1].weight, before)  # stage 1's second conv: not A's
+    assert not torch.equal(convs(target)[4].weight, convs(source)[2].weight)  # not asked for
+
+
+def test_warm_start_from_a_deeper_net_names_the_missing_layer() -> None:
+    """E's second conv of stage 1 has no counterpart in A, which has one conv there."""
+    with pytest.raises(ValueError, match="no counterpart"):
+        warm_start(build("A", **SMALL), build("E", **SMALL), n_conv=2)

@@ -106,6 +106,15 @@ def test_two_3x3_layers_see_5x5_with_fewer_weights_and_one_more_relu():
     assert row["relus_stack"] == row["relus_single"] + 1
 
 
+def test_three_3x3_layers_against_one_7x7_per_channel_pair() -> None:
+    """The paper's 3 (3^2 C^2) = 27 C^2 weights against 7^2 C^2 = 49 C^2, at any C (here 5)."""
+    row = receptive.stack_vs_single(3, 5)
+    assert (row["single_kernel"], row["rf_stack"], row["rf_single"]) == (7, 7, 7)
+    assert (row["weights_per_pair_stack"], row["weights_per_pair_single"]) == (27, 49)
+    assert (row["weights_stack"], row["weights_single"]) == (27 * 25, 49 * 25)
+    assert row["weight_ratio"] == pytest.approx(27 / 49)
+
+
 def test_stack_table_defaults_to_one_to_four_layers_of_512_channels():
     table = receptive.stack_table()
     assert list(table.index) == [1, 2, 3, 4]

@@ -51,6 +51,8 @@ def test_a_real_result_passes_the_schema(tiny_run: dict) -> None:
         (lambda r: r["config"].pop("lr"), "result.config: 'lr' is a required property"),
         (lambda r: r["data"].update(checksum="abc"), "result.data.checksum: 'abc' does not match"),
         (lambda r: r.update(schema=99), "result.schema: 1 was expected"),
+        (lambda r: r["provenance"].update(device=""), "provenance.device: '' should be non-empty"),
+        (lambda r: r.update(preset="full"), "result.preset: 'full' is not one of"),
     ],
 )
 def test_a_malformed_result_is_rejected_with_the_field_named(
@@ -85,6 +87,9 @@ def test_every_required_field_is_required(tiny_run: dict, path: tuple) -> None:
 
 def test_loading_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ResultError, match="broken.json: not valid JSON"):
+        load_result(tmp_path / "broken.json")
+    (tmp_path / "broken.json").write_bytes(b'{"run_id": "\xff"}')  # not UTF-8
     with pytest.raises(ResultError, match="broken.json: not valid JSON"):
         load_result(tmp_path / "broken.json")
     (tmp_path / "broken.json").write_text("[]")
@@ -433,6 +438,14 @@ def test_a_runs_row_reads_its_results_file(tiny_run: dict) -> None:
     assert (row["run_id"], row["seed"], row["status"]) == (
         three["run_id"], three["seed"], three["status"],
     )  # fmt: skip
+    three.update(grid="depth", params=123_457, wall_time_s=61.5, images_per_s=812.25)
+    three["config"].update(arch="vgg13", batch_norm=True)
+    three["provenance"]["device"] = "Some GPU"
+    row = runs_frame([three]).iloc[0]
+    assert (row["grid"], row["arch"], row["batch_norm"], row["params"]) == (
+        "depth", "vgg13", True, 123_457,
+    )  # fmt: skip
+    assert (row["wall_time_s"], row["images_per_s"], row["device"]) == (61.5, 812.25, "Some GPU")
 
 
 def test_aggregate_counts_the_seeds_with_a_metric_and_averages_the_wall_time(
@@ -451,3 +464,40 @@ def test_aggregate_counts_the_seeds_with_a_metric_and_averages_the_wall_time(
     assert row["centre/top1 std"] == pytest.approx(8.0**0.5)  # n - 1: not 2.0
     assert row["wall_time_s mean"] == pytest.approx(30.0)
     assert row["wall_time_s count"] == 3
+
+
+def test_every_preset_may_be_named_and_each_tier_has_the_books_folder(tiny_run: dict) -> None:
+    """The book reads the GPU runs from results/runs/, the CPU tier from results/cpu/ and the
+    smoke runs from results/smoke/; a results file may also come from the ImageNet recipe."""
+    from vggrepro.results.schema import TIERS
+
+    assert TIERS == {"reduced": "runs", "cpu": "cpu", "smoke": "smoke"}
+    for preset in ("reduced", "cpu", "smoke", "imagenet"):
+        assert validate({**copy.deepcopy(tiny_run), "preset": preset})["preset"] == preset
+
+
+def test_a_diverged_run_needs_no_test_metrics(tiny_run: dict) -> None:
+    run = {**copy.deepcopy(tiny_run), "status": "diverged", "diverged_epoch": 1, "test": {}}
+    assert validate(run) is run
+
+
+def test_runs_load_in_run_id_order_not_file_order(tiny_run: dict, tmp_path: Path) -> None:
+    for folder, run_id in (("a", "z/vgg19-s0"), ("b", "m/vgg11-s1"), ("c", "m/vgg11-s0")):
+        save_result({**copy.deepcopy(tiny_run), "run_id": run_id}, tmp_path / folder / "r.json")
+    assert [r["run_id"] for r in load_runs(tmp_path)] == ["m/vgg11-s0", "m/vgg11-s1", "z/vgg19-s0"]
+
+
+def test_aggregate_keeps_grids_apart(tiny_run: dict) -> None:
+    """The same net in two grids (say depth and lrn) is two rows, not one of two seeds."""
+    runs = [_seeded(tiny_run, "vgg11", s, e) for s, e in enumerate([30.0, 21.0])]
+    runs[0]["grid"], runs[1]["grid"] = "depth", "lrn"
+    table = aggregate(runs_frame(runs))
+    assert list(table["grid"]) == ["depth", "lrn"] and list(table["seeds"]) == [1, 1]
+    assert list(table["centre/top1 mean"]) == [30.0, 21.0]
+
+
+def test_an_invalid_result_is_refused_and_not_written(tiny_run: dict, tmp_path: Path) -> None:
+    bad = {**copy.deepcopy(tiny_run), "seed": -1}
+    with pytest.raises(ResultError, match=r"r\.json\.seed: -1 is less than the minimum"):
+        save_result(bad, tmp_path / "g" / "r.json")
+    assert not (tmp_path / "g" / "r.json").exists()
