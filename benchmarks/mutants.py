@@ -8,7 +8,7 @@ folder, plants the change there, and runs the test files that cover the mutated 
 package; the real ``src/`` is never written). A mutant is caught when those tests fail. It then
 prints one row per mutant and the catch rate.
 
-Twelve sets, and all of them:
+Thirteen sets, and all of them:
 
 - ``fresh`` (the default): bugs of the usual kinds in places the planted bugs of issue 12 did not
   touch, for an honest estimate of what the fast suite catches;
@@ -35,7 +35,8 @@ Twelve sets, and all of them:
 - ``round9``: a blind ninth round, chosen and kept unseen in the same way;
 - ``round10``: a blind tenth round, chosen and kept unseen in the same way;
 - ``round11``: a blind eleventh round, chosen and kept unseen in the same way;
-- ``all``: the twelve together.
+- ``round12``: a blind twelfth round, chosen and kept unseen in the same way;
+- ``all``: the thirteen together.
 
 Run from the checkout root (it takes tens of minutes on two CPU cores; one mutant at a time)::
 
@@ -51,6 +52,7 @@ Run from the checkout root (it takes tens of minutes on two CPU cores; one mutan
     .venv/bin/python benchmarks/mutants.py --set round9 --make-test --book  # the blind ninth round
     .venv/bin/python benchmarks/mutants.py --set round10 --make-test --book  # the tenth
     .venv/bin/python benchmarks/mutants.py --set round11 --make-test --book  # the eleventh
+    .venv/bin/python benchmarks/mutants.py --set round12 --make-test --book  # the twelfth
     .venv/bin/python benchmarks/mutants.py --only step-milestone-off-by-one --no-baseline
     .venv/bin/python benchmarks/mutants.py --list                    # names, nothing run
 
@@ -2199,6 +2201,177 @@ ROUND11: tuple[Mutant, ...] = (
     ),
 )
 
+ROUND12: tuple[Mutant, ...] = (
+    Mutant(
+        "activation-total-leaves-out-pool-outputs",
+        "analysis/cost.py",
+        'STORED_KINDS = frozenset({"conv", "bn", "lrn", "maxpool", "fc"})',
+        'STORED_KINDS = frozenset({"conv", "bn", "lrn", "fc"})',
+        "dropped case",
+    ),
+    Mutant(
+        "layer-walk-keeps-dropout-layers",
+        "analysis/summary.py",
+        'if layer.kind not in ("relu", "dropout"):',
+        'if layer.kind != "relu":',
+        "dropped case",
+    ),
+    Mutant(
+        "zero-fc-width-accepted",
+        "arch/configs.py",
+        "if self.fc_width < 1:",
+        "if self.fc_width < 0:",
+        "boundary",
+    ),
+    Mutant(
+        "one-validation-image-per-class-refused",
+        "engine/train.py",
+        "if cfg.n_val < len(data.classes):",
+        "if cfg.n_val <= len(data.classes):",
+        "boundary",
+    ),
+    Mutant(
+        "hidden-files-read-from-data-folder",
+        "engine/data.py",
+        "if path.is_file() and not _hidden(rel.parts):",
+        "if path.is_file():",
+        "dropped check",
+    ),
+    Mutant(
+        "folder-flip-view-never-flips",
+        "engine/evaluate.py",
+        "model(hflip(centre)).float().softmax(1)",
+        "model(centre).float().softmax(1)",
+        "wrong variable",
+    ),
+    Mutant(
+        "checkpoint-saved-without-rng-state",
+        "engine/checkpoint.py",
+        'torch.save({**state, "rng": _rng_state(device)}, f)',
+        "torch.save(state, f)",
+        "dropped field",
+    ),
+    Mutant(
+        "warm-source-kept-when-dependents-missing",
+        "engine/grids.py",
+        'missing = [d for d in needed if not (out / name / f"{d}-s{seed}.json").exists()]',
+        'missing = [d for d in needed if (out / name / f"{d}-s{seed}.json").exists()]',
+        "inverted condition",
+    ),
+    Mutant(
+        "retest-records-old-centre-error-as-again",
+        "engine/retest.py",
+        '"centre_top1_error_again": again,',
+        '"centre_top1_error_again": recorded,',
+        "wrong variable",
+    ),
+    Mutant(
+        "imagenet-dense-scales-too-close",
+        "engine/presets.py",
+        "return (self.scale - 32, self.scale, self.scale + 32)",
+        "return (self.scale - 16, self.scale, self.scale + 16)",
+        "wrong constant",
+    ),
+    Mutant(
+        "imagenet-diverged-epoch-off-by-one",
+        "engine/ddp.py",
+        'status, diverged_epoch = "diverged", epoch + 1',
+        'status, diverged_epoch = "diverged", epoch',
+        "off-by-one",
+    ),
+    Mutant(
+        "sha256-pattern-unanchored",
+        "results/schema.py",
+        '_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}',
+        '_SHA256 = {"type": "string", "pattern": "[0-9a-f]{64}"}',
+        "dropped check",
+    ),
+    Mutant(
+        "non-utf8-results-file-not-a-result-error",
+        "results/io.py",
+        "except (json.JSONDecodeError, UnicodeDecodeError) as e:",
+        "except json.JSONDecodeError as e:",
+        "dropped exception handling",
+    ),
+    Mutant(
+        "complete-tiers-accepts-partly-recorded-tier",
+        "results/recorded.py",
+        "if all(runs.values()):",
+        "if any(runs.values()):",
+        "wrong reduction",
+    ),
+    Mutant(
+        "depth-claim-ignores-significance",
+        "report/claims.py",
+        'bn in effect.index and bool(effect.at[bn, "clear"] and effect.at[bn, "change"] < 0)',
+        'bn in effect.index and bool(effect.at[bn, "change"] < 0)',
+        "dropped check",
+    ),
+    Mutant(
+        "depth-saturation-reads-first-step",
+        "report/depth.py",
+        "last_change, last_t = steps[-1][2:] if steps else (math.nan, math.nan)",
+        "last_change, last_t = steps[0][2:] if steps else (math.nan, math.nan)",
+        "wrong index",
+    ),
+    Mutant(
+        "undertrained-net-gets-no-warning",
+        "report/features.py",
+        "if not ck.undertrained:",
+        "if not ck.smoke:",
+        "wrong condition",
+    ),
+    Mutant(
+        "relative-interval-scaled-by-arm-b",
+        "report/significance.py",
+        "lo, hi, value = (100 * v / c.mean_a for v in (lo, hi, c.diff))",
+        "lo, hi, value = (100 * v / c.mean_b for v in (lo, hi, c.diff))",
+        "wrong variable",
+    ),
+    Mutant(
+        "training-verdict-counts-stalled-as-completed",
+        "report/training.py",
+        'done = table[table["status"] == "completed"]',
+        'done = table[table["status"] != "diverged"]',
+        "wrong condition",
+    ),
+    Mutant(
+        "init-table-counts-stalled-as-diverged",
+        "report/ablations.py",
+        '"diverged": int((g["status"] == "diverged").sum()),',
+        '"diverged": int((g["status"] != "completed").sum()),',
+        "wrong condition",
+    ),
+    Mutant(
+        "results-check-misses-grid-subfolders",
+        "cli.py",
+        'for path in sorted(out.glob("*/*.json")):',
+        'for path in sorted(out.glob("*.json")):',
+        "wrong folder",
+    ),
+    Mutant(
+        "chapter-output-parents-not-created",
+        "chapters.py",
+        "out.mkdir(parents=True, exist_ok=True)",
+        "out.mkdir(exist_ok=True)",
+        "dropped argument",
+    ),
+    Mutant(
+        "project-root-falls-back-to-cwd",
+        "files.py",
+        "    return start\n",
+        "    return Path.cwd()\n",
+        "wrong folder",
+    ),
+    Mutant(
+        "vgg11-bn-published-params-typo",
+        "reference.py",
+        '"vgg11_bn": 132_868_840,',
+        '"vgg11_bn": 132_868_480,',
+        "wrong constant",
+    ),
+)
+
 SETS: dict[str, tuple[Mutant, ...]] = {
     "fresh": FRESH,
     "issue": ISSUE,
@@ -2212,6 +2385,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
     "round9": ROUND9,
     "round10": ROUND10,
     "round11": ROUND11,
+    "round12": ROUND12,
     "all": (
         FRESH
         + ISSUE
@@ -2225,6 +2399,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
         + ROUND9
         + ROUND10
         + ROUND11
+        + ROUND12
     ),
 }
 
