@@ -5,6 +5,7 @@ import math
 
 import pandas as pd
 import pytest
+import scipy.stats
 
 from vggrepro import reference
 from vggrepro.arch.configs import VGGSpec
@@ -112,6 +113,11 @@ def test_magnitude_verdict_reads_absolute_and_relative() -> None:
     c = significance.pairwise(frame({"a": [49.0, 50.0, 51.0], "b": [52.5, 53.5, 54.5]}), "a", "b")
     assert "+7 points is above" in significance.magnitude_verdict(c, 7, "absolute")
     assert "+7 % is inside" in significance.magnitude_verdict(c, 7, "relative")
+    # Relative to arm a's 50 %: the pooled 95 % interval 3.5 +- t(4) sqrt(2/3) points, over 50.
+    half = scipy.stats.t.ppf(0.975, 4) * math.sqrt(2 / 3)
+    lo, hi = (100 * (3.5 + s * half) / 50 for s in (-1, 1))
+    relative = f"[{lo:+.2f}, {hi:+.2f}] % (measured +7.00 %)"
+    assert relative in significance.magnitude_verdict(c, 7, "relative")
     assert "+1 points is below" in significance.magnitude_verdict(c, 1, "absolute")
     with pytest.raises(ValueError, match="reading"):
         significance.magnitude_verdict(c, 7, "both")
@@ -281,6 +287,7 @@ def test_a_stalled_run_is_named_and_counted_as_stuck() -> None:
     assert o["outcome"].iloc[0] == "stalled: stopped at chance after 5 epochs"
     table = ab.init_table(o).set_index("run")
     assert (table.at["vgg19_paper", "stuck"], table.at["vgg19_paper", "trained"]) == (2, 0)
+    assert table.at["vgg19_paper", "diverged"] == 0  # stalled is not diverged
 
 
 def test_init_verdict_says_when_the_warm_start_had_no_trained_source() -> None:

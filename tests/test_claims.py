@@ -209,6 +209,10 @@ def test_depth_claims_need_a_clear_fall(tiny_run: dict) -> None:
     flat = {"vgg11": [30.0, 32.0, 28.0], "vgg19": [30.5, 32.5, 28.5]}
     record = fake_record(tiny_run, "depth", flat)
     assert {v.verdict for v in claims.depth_claims(record)} == {"not reproduced"}
+    # A fall inside the seed noise is no fall: half a point against a spread of 2.
+    noisy = {"vgg11": [30.0, 32.0, 28.0], "vgg19": [29.5, 31.5, 27.5]}
+    record = fake_record(tiny_run, "depth", noisy)
+    assert {v.verdict for v in claims.depth_claims(record)} == {"not reproduced"}
 
 
 def test_smoke_records_decide_nothing(tiny_run: dict) -> None:

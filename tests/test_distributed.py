@@ -722,3 +722,21 @@ def test_validation_labels_are_the_training_classes_and_bad_trees_are_named(
     (bare / "val").mkdir()
     with pytest.raises(DataError, match="train: no class folders"):
         scan(bare)
+
+
+def test_a_run_whose_loss_blows_up_in_its_second_epoch_records_epoch_2_as_diverged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Epochs count from 1 in the results, as in the history: a loss that turns NaN in the
+    second epoch stops the run there, keeps the first epoch's line, and writes no net."""
+    losses = iter([(2.0, 0.3), (math.nan, 0.0), (1.0, 0.9)])
+    monkeypatch.setattr(ddp, "train_epoch", lambda run, epoch, bar: next(losses))
+    data = scan(write_folder(tmp_path / "data", per_class=4))
+    cfg = imagenet_preset(**{**TINY, "epochs": 3})
+    result = train_imagenet(cfg, data, World(), torch.device("cpu"), run_id="imagenet/t",
+                            out=tmp_path / "r.json", model_path=tmp_path / "net.pt",
+                            workers=0, progress=False)  # fmt: skip
+    assert (result["status"], result["diverged_epoch"]) == ("diverged", 2)
+    assert [h["epoch"] for h in result["history"]] == [1]
+    assert load_result(tmp_path / "r.json")["diverged_epoch"] == 2
+    assert not (tmp_path / "net.pt").exists() and result["test"] == {}

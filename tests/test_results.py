@@ -50,6 +50,12 @@ def test_a_real_result_passes_the_schema(tiny_run: dict) -> None:
         ),
         (lambda r: r["config"].pop("lr"), "result.config: 'lr' is a required property"),
         (lambda r: r["data"].update(checksum="abc"), "result.data.checksum: 'abc' does not match"),
+        (  # a digest with more around it: the pattern is the whole string, not a part
+            lambda r: r["data"].update(checksum="sha256:" + "0" * 64),
+            "result.data.checksum: 'sha256:000",
+        ),
+        (lambda r: r["data"].update(checksum="a" * 65), "result.data.checksum: 'aaaa"),
+        (lambda r: r.update(model_sha256="a" * 65), "result.model_sha256: 'aaaa"),
         (lambda r: r.update(schema=99), "result.schema: 1 was expected"),
         (lambda r: r["provenance"].update(device=""), "provenance.device: '' should be non-empty"),
         (lambda r: r.update(preset="full"), "result.preset: 'full' is not one of"),

@@ -291,9 +291,14 @@ def test_timing_averages_per_configuration_in_depth_order() -> None:
 def test_training_verdict_names_diverged_runs_and_a_short_budget() -> None:
     runs = grid({False: [10.0, 9.0, 8.0, 7.0]})[:-1]
     runs.append(fake_run("vgg19", False, 2, None, diverged_epoch=2))
+    stalled = fake_run("vgg19", False, 3, 90.0)  # stopped at chance: neither completed nor
+    stalled["status"] = "stalled"  # diverged, and its accuracy is no completed run's
+    for h in stalled["history"]:
+        h["val_acc"] = 0.1
+    runs.append(stalled)
     record = GridRecord("depth", runs, tier="reduced", source="x")
     verdict = training.training_verdict(record)
-    assert verdict.startswith("11 of 12 runs completed and 1 diverged (depth/vgg19-s2 at epoch 2)")
+    assert verdict.startswith("11 of 13 runs completed and 1 diverged (depth/vgg19-s2 at epoch 2)")
     assert "11 of 11 completed runs ended before their last learning-rate drop" in verdict
     assert verdict.endswith("; best validation accuracy 30.0% to 32.0%.")
     assert training.training_verdict(record, smoke=True) == significance.SMOKE_VERDICT
