@@ -37,8 +37,8 @@ def test_a_chapter_runs_alone_in_the_book_folder_and_keeps_its_outputs(
     book: Path, tmp_path: Path
 ) -> None:
     assert chapters.chapter_names(book) == ["answer", "failing"]
-    path = chapters.execute("answer", tmp_path / "out", book=book)
-    assert path == tmp_path / "out" / "answer.ipynb"
+    path = chapters.execute("answer", tmp_path / "new" / "out", book=book)  # folders made
+    assert path == tmp_path / "new" / "out" / "answer.ipynb"
     assert not list(book.glob("*.ipynb"))  # the book's sources are left as they were
     cells = nbformat.read(path, as_version=4).cells
     printed = [o["text"] for c in cells if c.cell_type == "code" for o in c.outputs]

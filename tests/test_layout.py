@@ -166,6 +166,16 @@ def test_the_nearest_checkout_wins_and_the_start_folder_may_be_one(tmp_path: Pat
     assert project_root(tmp_path) == tmp_path.resolve()  # no checkout above: where it is
 
 
+def test_outside_any_checkout_the_root_is_the_start_folder_not_the_working_one(
+    tmp_path: Path,
+) -> None:
+    """An installed package used elsewhere: no folder above ``start`` is a checkout, so
+    ``start`` is the root, wherever the process runs (here: in this checkout)."""
+    start = tmp_path / "elsewhere"
+    start.mkdir()
+    assert project_root(start) == start.resolve() != Path.cwd().resolve()
+
+
 @pytest.mark.parametrize("marker", ["_config.yml", "results"])
 def test_one_marker_alone_is_not_a_checkout(tmp_path: Path, marker: str) -> None:
     """A folder with only a ``_config.yml`` (another Jupyter Book) or only a ``results`` folder
