@@ -21,6 +21,7 @@ from pathlib import Path
 print(6 * 7, Path.cwd().name)
 ```
 """
+SLOW = CHAPTER.replace("print(6 * 7", "import time; print(time.sleep(4)")  # a 4 s cell
 
 
 @pytest.fixture
@@ -83,9 +84,7 @@ def test_a_cell_that_runs_past_the_timeout_is_stopped(tmp_path: Path) -> None:
 
     folder = tmp_path / "book"
     folder.mkdir()
-    (folder / "slow.md").write_text(
-        CHAPTER.replace("print(6 * 7", "import time; print(time.sleep(4)")
-    )
+    (folder / "slow.md").write_text(SLOW)
     with pytest.raises(CellTimeoutError):
         chapters.execute("slow", tmp_path / "out", book=folder, timeout=1)
     assert not (tmp_path / "out" / "slow.ipynb").exists()
@@ -96,9 +95,7 @@ def test_a_stalled_cell_is_one_line_naming_the_chapter_and_its_timeout(
 ) -> None:
     """``chapter`` passes ``--timeout`` on; a cell that runs past it ends in one line and exit
     code 1, not nbclient's traceback."""
-    (book / "slow.md").write_text(
-        CHAPTER.replace("print(6 * 7", "import time; print(time.sleep(4)")
-    )
+    (book / "slow.md").write_text(SLOW)
     monkeypatch.setattr(chapters, "BOOK", book)
     assert cli.main(["chapter", "slow", "--out", str(tmp_path), "--timeout", "1"]) == 1
     err = capsys.readouterr().err

@@ -15,6 +15,8 @@ ROOT = project_root()
 
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "_build" / "notebooks"
+TIMEOUT = 1200
+"""Seconds a cell may run before it is stopped, as ``execute: timeout`` in ``_config.yml``."""
 
 
 def chapter_names(book: Path | None = None) -> list[str]:
@@ -24,7 +26,7 @@ def chapter_names(book: Path | None = None) -> list[str]:
 
 
 def execute(
-    name: str, out: Path = NOTEBOOKS, book: Path | None = None, timeout: int = 1200
+    name: str, out: Path = NOTEBOOKS, book: Path | None = None, timeout: int = TIMEOUT
 ) -> Path:
     """Run chapter ``name`` top to bottom; write and return its executed ``.ipynb``.
 

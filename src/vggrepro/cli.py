@@ -258,8 +258,8 @@ def _chapter_parser(sub: argparse._SubParsersAction) -> None:
         help="folder for the executed notebook (default: _build/notebooks)",
     )  # fmt: skip
     c.add_argument(
-        "--timeout", type=_positive_int, default=1200,
-        help="seconds a cell may run before it is stopped (default: 1200)",
+        "--timeout", type=_positive_int, default=chapters.TIMEOUT,
+        help=f"seconds a cell may run before it is stopped (default: {chapters.TIMEOUT})",
     )  # fmt: skip
 
 
