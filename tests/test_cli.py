@@ -2,6 +2,8 @@
 loads or any training starts; Ctrl-C says how to resume."""
 
 import dataclasses
+import os
+import re
 from pathlib import Path
 from urllib.error import URLError
 
@@ -48,6 +50,8 @@ def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "garbage.pt").write_bytes(b"not a saved net")
     (tmp / "out" / "lrn").mkdir(parents=True)
     (tmp / "out" / "lrn" / "vgg11-s0.json").write_bytes(b'{"run_id": "lrn/vgg11-s0\xff"}')
+    (tmp / "cut" / "lrn").mkdir(parents=True)
+    (tmp / "cut" / "lrn" / "vgg11-s0.json").write_text('{"run_id": ')  # UTF-8, cut short
     truncated_checkpoint(tmp / "ck" / "smoke" / "lrn" / "vgg11_lrn-s1.ckpt.pt")
     single = ["train", "--smoke", "--seed", "3", "--checkpoints", str(tmp / "ck")]
     truncated_checkpoint(single_checkpoint(single, tmp / "ck"))
@@ -100,6 +104,14 @@ def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
             f"{tmp / 'ck' / 'smoke' / 'lrn' / 'vgg11_lrn-s1.ckpt.pt'}: unreadable checkpoint "
             "(cut short, or not a checkpoint); delete it to start this run over",
         ),
+        "run-results-not-json": (
+            ["run", "lrn", "--smoke", "--out", str(tmp / "cut")],
+            f"{tmp / 'cut' / 'lrn' / 'vgg11-s0.json'}: not a readable results file (Expecting",
+        ),
+        "run-all-truncated-checkpoint": (  # "all" checks the checkpoints of every grid
+            ["run", "all", "--smoke", "--checkpoints", str(tmp / "ck")],
+            f"{tmp / 'ck' / 'smoke' / 'lrn' / 'vgg11_lrn-s1.ckpt.pt'}: unreadable checkpoint",
+        ),
     }  # fmt: skip
 
 
@@ -109,6 +121,7 @@ CASE_NAMES = [
     "out-is-a-file", "checkpoints-is-a-file", "save-model-in-a-file", "save-model-is-a-folder",
     "train-truncated-checkpoint", "run-out-is-a-file", "run-checkpoints-is-a-file",
     "run-results-not-utf8", "retest-results-not-utf8", "run-truncated-checkpoint",
+    "run-results-not-json", "run-all-truncated-checkpoint",
 ]  # fmt: skip
 
 
@@ -360,8 +373,8 @@ def trained(tiny_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"config": {"width": 0.125}}, "is the results file of another run"),  # another net
-        ({"model_sha256": "0" * 64}, "is the results file of another run"),  # other weights
+        ({"config": {"width": 0.125}}, "is the results file of another run|(another net)"),
+        ({"model_sha256": "0" * 64}, "is the results file of another run|(other weights)"),
         ({"model_sha256": None}, "records no model_sha256"),  # cannot tell
     ],
 )
@@ -376,7 +389,8 @@ def test_export_refuses_a_results_file_it_cannot_match_and_writes_nothing(
     capsys.readouterr()
     assert main(["export", str(model), str(tmp_path / "x.pt"), "--result", str(other)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert all(part in err for part in message.split("|"))  # and why: another net or weights
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.json").exists()
 
 
@@ -517,6 +531,10 @@ def test_run_writes_to_its_tiers_folders_by_default(
     monkeypatch.setattr(cli, "load_cifar10", interrupt)  # the folders are made before the data
     monkeypatch.chdir(tmp_path)
     assert main(["run", "lrn", *argv, "--data", MISSING]) == 130
+    assert capsys.readouterr().err == (  # Ctrl-C in a grid run says how to resume it too
+        "interrupted: every finished epoch is kept in its checkpoint under .checkpoints; "
+        "run the same command again to resume\n"
+    )
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [tier]
     assert sorted(p.name for p in (tmp_path / ".checkpoints").iterdir()) == [tier]
 
@@ -531,3 +549,154 @@ def test_retest_reads_the_presets_folder_by_default(
     assert (
         err == f"error: {Path('results/smoke/lrn')}: no recorded runs of the lrn grid to retest\n"
     )
+
+
+def test_an_error_of_several_lines_is_printed_on_one(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a message holds (a path's error, a wrapped sentence), ``main`` prints one line."""
+
+    def refuse(args) -> int:
+        raise cli.UsageError("first line\n  second\tline \n")
+
+    monkeypatch.setattr(cli, "_run", refuse)
+    assert main(["chapter", "depth"]) == 2
+    assert capsys.readouterr().err == "error: first line second line\n"
+
+
+def test_python_dash_m_exits_with_the_commands_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``python -m vggrepro`` ends the process with ``main``'s exit code (2 for a mistake)."""
+    import runpy
+
+    monkeypatch.setattr("sys.argv", ["vggrepro", "chapter", "nope", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module("vggrepro", run_name="__main__")
+    assert info.value.code == 2 and "unknown chapter 'nope'" in capsys.readouterr().err
+
+
+def test_the_documented_defaults_are_the_parsers() -> None:
+    """The defaults that ``--help`` states: results/single, .checkpoints, 8 loader workers, the
+    reduced preset for train and run, one worker, and retest's CPU tier at the scales of score
+    maps of 1x1, 2x2 and 3x3 (multiples of the 32 px images)."""
+    t = parser().parse_args(["train"])
+    assert (t.out, t.checkpoints, t.loader_workers) == (
+        Path("results/single"), Path(".checkpoints"), 8
+    )  # fmt: skip
+    assert (t.preset, t.smoke, t.seed, t.arch, t.init) == ("reduced", False, 0, "vgg11", "kaiming")
+    r = parser().parse_args(["run", "lrn"])
+    assert (r.preset, r.workers, r.out, r.seeds, r.runs) == ("reduced", 1, None, None, None)
+    x = parser().parse_args(["retest", "lrn"])
+    assert (x.preset, x.scales, x.checkpoints) == ("cpu", [32 * k for k in (1, 2, 3)],
+                                                   Path(".checkpoints"))  # fmt: skip
+
+
+def test_a_runs_name_is_its_net_init_and_seed_then_a_digest() -> None:
+    """'vgg11_bn-kaiming-s0-' and 8 hex digits: batch norm shows as '_bn', none as nothing."""
+    assert re.fullmatch(r"vgg11-kaiming-s0-[0-9a-f]{8}", run_tag(TrainConfig()))
+    cfg = TrainConfig(arch="vgg13", batch_norm=True, init="paper", seed=17)
+    assert re.fullmatch(r"vgg13_bn-paper-s17-[0-9a-f]{8}", run_tag(cfg))
+
+
+def test_run_hands_its_options_to_the_grid_and_counts_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every option of ``run`` reaches ``run_grid``: the smoke tier's checkpoint folder, seeds
+    in the order given, the runs, workers, device, no progress bars with --quiet, --epochs and
+    --compile; options not given are left to the grid."""
+    calls, loads, data = [], [], object()
+    monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: loads.append((a, k)) or data)
+    monkeypatch.setattr(cli, "run_grid", lambda *a, **k: calls.append((a, k)) or ["a", "b"])
+    workers = min(2, os.cpu_count() or 1)
+    out, ck = tmp_path / "o", tmp_path / "ck"
+    common = ["--out", str(out), "--checkpoints", str(ck), "--data", "d.tar"]
+    argv = ["run", "lrn", "--smoke", "--seeds", "5", "2", "--runs", "vgg11_lrn", "--quiet"]
+    argv += ["--workers", str(workers), "--epochs", "3", "--compile", "--device", "cpu"]
+    assert main([*argv, *common, "--cache", str(tmp_path / "c")]) == 0
+    assert loads == [(("d.tar", tmp_path / "c"), {"progress": False})]
+    assert calls == [(("lrn", data), {
+        "out": out, "checkpoints": ck / "smoke", "seeds": (5, 2), "tier": "smoke",
+        "runs": ("vgg11_lrn",), "workers": workers, "device": "cpu", "progress": False,
+        "compile": True, "epochs": 3,
+    })]  # fmt: skip
+    assert capsys.readouterr().out == f"2 runs recorded under {out}\n"
+    calls.clear()
+    assert main(["run", "lrn", *common]) == 0
+    assert calls == [(("lrn", data), {
+        "out": out, "checkpoints": ck / "runs", "seeds": None, "tier": "reduced", "runs": None,
+        "workers": 1, "device": None, "progress": True, "compile": False,
+    })]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "status, test, shown",
+    [
+        ("completed", {"centre": {"top1_error": 12.3456}}, "12.35%"),
+        ("stalled", {"centre": {"top1_error": 40.0}}, "40.00%"),
+        ("diverged", {}, "nan%"),  # a diverged run is never tested
+    ],
+)
+def test_train_runs_under_its_name_and_reports_the_status(
+    status: str, test: dict, shown: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """``train`` names the run 'single/<tag>' with its results file, checkpoint and net where
+    the options say, and prints its status and centre error, or nan when it was not tested."""
+    calls, data = [], object()
+    monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: data)
+    result = {"status": status, "test": test}
+    monkeypatch.setattr(cli, "train", lambda *a, **k: calls.append((a, k)) or result)
+    out, ck, net = tmp_path / "o", tmp_path / "ck", tmp_path / "nets" / "m.pt"
+    argv = ["train", "--smoke", "--seed", "4", "--quiet", "--device", "cpu", "--data", "d"]
+    argv += ["--out", str(out), "--checkpoints", str(ck), "--save-model", str(net)]
+    cfg = cli.config(parser().parse_args(argv))
+    tag = run_tag(cfg)
+    assert main(argv) == 0
+    assert calls == [((cfg, data), {
+        "run_id": f"single/{tag}", "out": out / f"{tag}.json",
+        "checkpoint": ck / "single" / f"{tag}.ckpt.pt", "device": "cpu", "progress": False,
+        "model_path": net,
+    })]  # fmt: skip
+    expected = f"{tag}: {status}, centre top-1 error {shown} -> {out / tag}.json\n"
+    assert capsys.readouterr().out == expected
+
+
+def test_retest_reads_the_cpu_tier_and_its_nets_by_default(
+    tiny_run: dict, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """With no --preset, ``retest`` retests results/cpu/<grid> with the nets the CPU tier saved
+    under .checkpoints/cpu, at the default scales, and counts the runs it changed."""
+    monkeypatch.chdir(tmp_path)
+    save_result(tiny_run, tmp_path / "results" / "cpu" / "lrn" / "vgg11-s0.json")
+    calls, data = [], object()
+    monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: data)
+    monkeypatch.setattr(cli, "retest_grid", lambda *a, **k: calls.append((a, k)) or ["x"])
+    assert main(["retest", "lrn", "--data", MISSING]) == 0
+    folder = Path("results") / "cpu" / "lrn"
+    assert calls == [((folder, Path(".checkpoints") / "cpu", data), {
+        "scales": (32, 64, 96), "device": None, "progress": True,
+    })]  # fmt: skip
+    assert capsys.readouterr().out == f"1 runs retested under {folder}\n"
+
+
+@pytest.mark.parametrize("kind", ["torch-file-without-a-spec", "not-a-torch-file", "truncated"])
+def test_exporting_a_file_that_is_not_a_saved_net_is_one_line(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A torch file without a net's spec (a checkpoint, say), bytes that torch cannot unpickle,
+    or a saved net cut short: each is refused in one line naming the file, nothing written."""
+    source = tmp_path / "other.pt"
+    if kind == "torch-file-without-a-spec":
+        torch.save({"epoch": 3}, source)
+    elif kind == "not-a-torch-file":
+        source.write_bytes(b"not a net at all")
+    else:
+        whole = saved_net(tmp_path / "whole.pt", width=0.25).read_bytes()
+        source.write_bytes(whole[: len(whole) // 2])
+    assert main(["export", str(source), str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert str(source) in err and "not a net saved by --save-model" in err
+    assert not (tmp_path / "x.pt").exists()

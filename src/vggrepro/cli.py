@@ -618,10 +618,8 @@ def _check_warm_start(cfg: TrainConfig | ImageNetConfig, spec: VGGSpec | None = 
         raise UsageError(f"--warm-start {path}: {what}; give a net saved by --save-model")
     try:
         source = load_model(path)
-    except Exception as e:  # a file that is not a net saved by save_model, whatever the error
-        raise UsageError(
-            f"--warm-start {path}: not a net saved by --save-model ({type(e).__name__})"
-        ) from None
+    except (OSError, ValueError) as e:  # an unreadable file, or not a net saved by save_model
+        raise UsageError(f"--warm-start {e}") from None
     try:
         warm_start(build(spec or cfg.spec()), source)
     except ValueError as e:

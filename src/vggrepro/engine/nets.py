@@ -27,10 +27,18 @@ def save_model(model: VGG, path: Path, dtype: torch.dtype = torch.float32) -> Pa
 
 
 def load_model(path: Path, device: str | torch.device = "cpu") -> VGG:
-    """Rebuild a net saved by ``save_model`` (weights in fp32)."""
-    saved = torch.load(path, map_location=device, weights_only=True)
-    model = build(VGGSpec(**{k: v for k, v in saved["spec"].items() if k != "stages"}))
-    model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
+    """Rebuild a net saved by ``save_model`` (weights in fp32); a file that is not one is a
+    ValueError naming it and what went wrong (a missing file stays an OSError)."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        model = build(VGGSpec(**{k: v for k, v in saved["spec"].items() if k != "stages"}))
+        model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
+    except OSError:
+        raise
+    except Exception as e:  # unpickling, a truncated zip, no spec, weights of another shape...
+        raise ValueError(
+            f"{path} is not a net saved by --save-model ({type(e).__name__})"
+        ) from None
     return model.to(device)
 
 
