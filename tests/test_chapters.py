@@ -102,3 +102,67 @@ def test_a_stalled_cell_is_one_line_naming_the_chapter_and_its_timeout(
     assert err.count("\n") == 1 and "chapter 'slow' ran past --timeout 1 s" in err
     assert not (tmp_path / "slow.ipynb").exists()
     assert cli.parser().parse_args(["chapter", "slow"]).timeout == 1200
+
+
+def test_chapters_are_listed_by_name_and_a_prose_page_is_no_chapter(
+    book: Path, tmp_path: Path
+) -> None:
+    """``chapter_names`` is sorted whatever order the folder lists its files in; a page with no
+    code cell is refused like an unknown name, with the valid names in order."""
+    for name in ("zeta", "mu", "beta", "omega", "kappa", "delta"):
+        (book / f"{name}.md").write_text(CHAPTER)
+    expected = ["answer", "beta", "delta", "failing", "kappa", "mu", "omega", "zeta"]
+    assert chapters.chapter_names(book) == expected
+    with pytest.raises(ValueError) as info:
+        chapters.execute("prose", tmp_path / "out", book=book)
+    assert str(info.value) == f"unknown chapter 'prose'; valid: {', '.join(expected)}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_execute_gives_each_cell_the_configured_timeout_by_default(
+    book: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``timeout``, a cell may run ``TIMEOUT`` (1200) seconds, in the python3 kernel."""
+    import nbclient
+
+    made = []
+
+    class Client:
+        def __init__(self, notebook, **kwargs) -> None:
+            made.append(kwargs)
+
+        def execute(self) -> None:
+            pass
+
+    monkeypatch.setattr(nbclient, "NotebookClient", Client)
+    path = chapters.execute("answer", tmp_path, book=book)
+    assert path == tmp_path / "answer.ipynb" and path.is_file()
+    assert made == [
+        {"timeout": 1200, "kernel_name": "python3", "resources": {"metadata": {"path": book}}}
+    ]
+
+
+def test_the_chapter_command_passes_name_folder_and_timeout_and_says_where_it_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chapter NAME --out DIR --timeout S`` runs NAME into DIR with S seconds a cell and
+    prints where to open it; an --out it cannot write to is one line before anything runs."""
+    calls = []
+
+    def execute(name: str, out: Path, **kwargs) -> Path:
+        calls.append((name, out, kwargs))
+        return out / f"{name}.ipynb"
+
+    monkeypatch.setattr(chapters, "execute", execute)
+    out = tmp_path / "made" / "here"
+    assert cli.main(["chapter", "depth", "--out", str(out), "--timeout", "7"]) == 0
+    assert calls == [("depth", out, {"timeout": 7})] and out.is_dir()
+    path = out / "depth.ipynb"
+    assert capsys.readouterr().out == (
+        f"wrote {path} (open it in Jupyter: jupyter notebook {path})\n"
+    )
+    (tmp_path / "a-file").write_text("not a folder")
+    assert cli.main(["chapter", "depth", "--out", str(tmp_path / "a-file")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {tmp_path / 'a-file'}: cannot write there")
+    assert err.count("\n") == 1 and len(calls) == 1

@@ -241,3 +241,28 @@ def test_the_package_works_outside_a_checkout(tmp_path: Path) -> None:
     assert out.stdout.split() == [str(work.resolve() / "results"), "('unknown',", "None)"], (
         out.stderr
     )
+
+
+def test_a_relative_start_is_resolved_before_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``project_root(Path("book"))`` from the checkout is the checkout itself, as an absolute
+    path, not the relative folder ``.`` that happens to hold the markers."""
+    monkeypatch.chdir(ROOT)
+    assert project_root(Path("book")) == ROOT
+    assert project_root(Path("book")).is_absolute()
+
+
+@pytest.mark.parametrize("wrong", ["results", "_config.yml"])
+def test_markers_of_the_wrong_kind_are_not_a_checkout(tmp_path: Path, wrong: str) -> None:
+    """The checkout holds a ``_config.yml`` file and a ``results`` folder: a file named
+    ``results`` or a folder named ``_config.yml`` does not make one."""
+    (tmp_path / "_config.yml").touch()
+    (tmp_path / "results").mkdir()
+    inner = tmp_path / "project"
+    (inner / "book").mkdir(parents=True)
+    if wrong == "results":
+        (inner / "results").touch()
+        (inner / "_config.yml").touch()
+    else:
+        (inner / "results").mkdir()
+        (inner / "_config.yml").mkdir()
+    assert project_root(inner / "book") == tmp_path.resolve()
