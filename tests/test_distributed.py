@@ -14,13 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 from torchvision.io import write_jpeg, write_png
 
 from vggrepro import cli
 from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import build, to_dense
-from vggrepro.engine import ddp, distributed
+from vggrepro.engine import ddp, distributed, imagenet
 from vggrepro.engine.checkpoint import load_checkpoint, save_checkpoint
 from vggrepro.engine.data import DataError
 from vggrepro.engine.ddp import train_imagenet
@@ -35,6 +36,7 @@ from vggrepro.engine.imagenet import (
     read_image,
     rescale,
     scan,
+    seed_for,
     subset,
     train_loader,
 )
@@ -668,7 +670,7 @@ def test_the_results_record_the_runs_data_provenance_and_status(
     tested = {"centre": {"top1_error": 50.0, "top5_error": 0.0}}
     monkeypatch.setattr(ddp, "test", lambda run: tested)  # the protocols are tested above
     data = scan(write_folder(tmp_path / "data", per_class=5))
-    cfg = imagenet_preset(**{**TINY, "n_train": 9, "stats_images": 100, "seed": 3})
+    cfg = imagenet_preset(**{**TINY, "n_train": 9, "stats_images": 100, "seed": 3, "smoke": True})
     run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
     pixels = torch.cat(
         [rescale(read_image(p), 32).reshape(3, -1).double() / 255 for p, _ in data.train], 1
@@ -678,6 +680,12 @@ def test_the_results_record_the_runs_data_provenance_and_status(
     failed = ddp.finish(run, data, done, "diverged")
     assert failed["test"] == {} and failed["model_sha256"] is None
     assert failed["images_per_s"] == 8 / 2.0 and failed["seed"] == 3
+    assert (failed["preset"], failed["smoke"], failed["status"]) == ("imagenet", True, "diverged")
+    # VGG-11 at 1/16 width, FC 16, 3 classes: convolutions 3-4-8-16-16-32-32-32-32 (36280
+    # weights and biases), then 32 -> 16 -> 16 -> 3 (528 + 272 + 51).
+    assert failed["params"] == 37131
+    untimed = ddp.finish(run, data, {**done, "train_time": 0.0}, "diverged")
+    assert untimed["images_per_s"] == 0.0  # no training time measured: no rate
     assert failed["data"] == {"source": "folder:data", "checksum": data.checksum, "n_train": 9,
                               "n_val": 6, "n_test": 6, "classes": 3}  # fmt: skip
     provenance = failed["provenance"]
@@ -740,3 +748,228 @@ def test_a_run_whose_loss_blows_up_in_its_second_epoch_records_epoch_2_as_diverg
     assert [h["epoch"] for h in result["history"]] == [1]
     assert load_result(tmp_path / "r.json")["diverged_epoch"] == 2
     assert not (tmp_path / "net.pt").exists() and result["test"] == {}
+
+
+class _Batches(list):
+    """A loader of fake batches, with the epoch hooks ``train_epoch`` calls."""
+
+    sampler = dataset = SimpleNamespace(set_epoch=lambda epoch: None)
+
+
+def _fake_epoch(
+    monkeypatch: pytest.MonkeyPatch, sizes: list[int], results: list[tuple[float, int]],
+    other: list[float],
+) -> tuple[tuple[float, float], int]:  # fmt: skip
+    """``train_epoch`` over batches of ``sizes`` whose steps give ``results`` (mean loss, hits),
+    with another process whose (loss sum, hits, images) are ``other``; returns what it returns
+    and how many steps it took."""
+    taken = iter(results)
+    monkeypatch.setattr(ddp, "train_step", lambda run, x, y: map(torch.tensor, next(taken)))
+    monkeypatch.setattr(ddp, "batches", iter)
+    monkeypatch.setattr(
+        ddp, "total", lambda values, world: values + torch.tensor(other, dtype=values.dtype)
+    )
+    loader = _Batches(
+        (torch.zeros(n, 3, 2, 2, dtype=torch.uint8), torch.zeros(n, dtype=torch.long), None)
+        for n in sizes
+    )
+    run = SimpleNamespace(
+        model=torch.nn.Identity(), train=loader, cfg=SimpleNamespace(seed=0), world=World(0, 2),
+        device=torch.device("cpu"), stats=axis_stats(0.0, 1.0, (1.0, 1.0, 1.0)),
+    )  # fmt: skip
+    bar = SimpleNamespace(update=lambda: None, set_postfix=lambda **shown: None)
+    means = ddp.train_epoch(run, 0, bar)
+    return means, len(results) - len(list(taken))
+
+
+def test_the_epochs_mean_loss_and_accuracy_weigh_each_image_over_every_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of 2 and 3 images with mean losses 1 and 4 and 1 and 3 hits here (loss sum 14,
+    4 hits, 5 images), and a loss sum of 6 with 1 hit over 5 images on the other process: the
+    mean loss is 20 / 10 = 2 and the accuracy 5 / 10 = 0.5."""
+    means, steps = _fake_epoch(monkeypatch, [2, 3], [(1.0, 1), (4.0, 3)], [6.0, 1.0, 5.0])
+    assert means == pytest.approx((2.0, 0.5)) and steps == 2
+
+
+def test_a_diverged_loss_stops_the_epoch_at_the_next_50th_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sum over the processes, and so the check, comes every 50 steps: a loss that is NaN
+    from the first step stops an epoch of 120 steps after 50."""
+    means, steps = _fake_epoch(monkeypatch, [2] * 120, [(math.nan, 0)] * 120, [0.0, 0.0, 0.0])
+    assert steps == 50 and math.isnan(means[0])
+
+
+def _other_process(counts: list[list[float]] | list[float]):
+    """A ``total`` that adds another process's ``counts`` to this one's."""
+    return lambda values, world: values + torch.tensor(counts, dtype=values.dtype)
+
+
+def test_validation_and_test_counts_are_summed_over_the_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This process's 21 validation images and another's 9, all 9 of them right: accuracy and
+    errors are over the 30 images."""
+    data = scan(write_folder(tmp_path, per_class=2, val_per_class=3, classes=7))
+    torch.manual_seed(0)
+    cfg = imagenet_preset(**TINY, init="kaiming")
+    run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
+    alone, errors_alone = ddp.validate(run), ddp.test(run)
+    names = folder_protocols(cfg.test_scales())
+    monkeypatch.setattr(ddp, "total", _other_process([9.0, 9.0]))
+    assert ddp.validate(run) == pytest.approx((21 * alone + 9) / 30)
+    monkeypatch.setattr(ddp, "total", _other_process([[9.0, 9.0]] * len(names) + [[9.0, 0.0]]))
+    errors = ddp.test(run)
+    for name in names:
+        for kind in ("top1_error", "top5_error"):
+            right = 21 * (1 - errors_alone[name][kind] / 100)
+            assert errors[name][kind] == pytest.approx(100 * (1 - (right + 9) / 30)), name
+
+
+def test_the_run_is_set_up_with_the_papers_optimiser_and_its_test_views(tmp_path: Path) -> None:
+    """SGD with the recipe's rate, momentum 0.9 and weight decay 5e-4; validation sees only the
+    centre crop at the single scale (the middle of the jittered range 32..40, 36), the test
+    loader every test scale."""
+    data = scan(write_folder(tmp_path, per_class=4))
+    cfg = imagenet_preset(**{**TINY, "jitter": (32, 40), "eval_scales": None})
+    run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
+    group = run.opt.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.01, 0.9, 5e-4)
+    assert (run.val.dataset.centre, run.val.dataset.scales) == (36, ())
+    assert (run.test.dataset.centre, run.test.dataset.scales) == (36, (32, 36, 40))
+    assert run.train.batch_size == 8 and len(run.train) == 1  # 12 images, one batch of 8
+
+
+def test_an_imagenet_run_resumes_only_its_own_data_and_records_each_epochs_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation accuracy stuck at 0.5 over 6 epochs: with patience 2 the rate drops after the
+    third epoch without a better one (epoch 4), so epochs 5 and 6 train at a tenth of it. A
+    rerun with the finished checkpoint trains no more and keeps its times (wall time counts the
+    first process too); the same run on other data starts over."""
+    monkeypatch.setattr(ddp, "train_epoch", lambda run, epoch, bar: (1.5, 0.25))
+    monkeypatch.setattr(ddp, "validate", lambda run: 0.5)
+    data = scan(write_folder(tmp_path / "data", per_class=4))
+    cfg, ckpt = imagenet_preset(**{**TINY, "epochs": 6}), tmp_path / "c.pt"
+
+    def run(data) -> dict:
+        return train_imagenet(cfg, data, World(), torch.device("cpu"), run_id="imagenet/t",
+                              checkpoint=ckpt, workers=0, progress=False)  # fmt: skip
+
+    first = run(data)
+    assert first["status"] == "completed" and first["diverged_epoch"] is None
+    assert [h["lr"] for h in first["history"]] == pytest.approx([0.01] * 4 + [0.001] * 2)
+    state = torch.load(ckpt, weights_only=False)
+    torch.save({**state, "train_time": 500.0, "wall_time": 1000.0}, ckpt)
+    again = run(data)
+    assert again["history"] == first["history"] and again["train_time_s"] == 500.0
+    assert 1000 <= again["wall_time_s"] < 1000 + 60
+    other = write_folder(tmp_path / "other", per_class=5)
+    assert run(scan(other))["train_time_s"] < 500
+
+
+def test_jittering_draws_every_scale_of_its_range_both_ends_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S is drawn from [smin, smax] inclusive: over 60 draws from [32, 34], all of 32, 33, 34."""
+    data = scan(write_folder(tmp_path, per_class=2))
+    drawn: list[int] = []
+    rescale_as_before = rescale
+
+    def recording(image: torch.Tensor, shorter: int) -> torch.Tensor:
+        drawn.append(shorter)
+        return rescale_as_before(image, shorter)
+
+    monkeypatch.setattr(imagenet, "rescale", recording)
+    cfg = imagenet_preset(**{**AUGMENTED, "jitter": (32, 34)})
+    images = TrainImages([data.train[0]] * 60, cfg, axis_stats(0.5, 0.25, (0.0, 0.0, 0.0)))
+    for i in range(60):
+        images[i]
+    assert set(drawn) == {32, 33, 34}
+
+
+def test_a_crop_of_a_tall_image_reaches_its_bottom_edge(tmp_path: Path) -> None:
+    """On an image higher than wide (40 x 32), the crop's top offset ranges over the height:
+    every crop is 32 x 32, some start at row 8 (40 - 32), none lower."""
+    image = torch.arange(40, dtype=torch.float64)[:, None].repeat(3, 1, 32)  # each row its index
+    path = tmp_path / "tall.png"
+    write_png(image.to(torch.uint8), str(path))
+    cfg = imagenet_preset(**{**TINY, "flip": False, "jitter": (32, 32)})
+    images = TrainImages([(str(path), 0)] * 64, cfg, axis_stats(0.0, 1.0, (0.0, 0.0, 0.0)))
+    crops = [images[i][0] for i in range(64)]
+    assert all(crop.shape == (3, 32, 32) for crop in crops)
+    tops = {int(crop[0, 0, 0]) for crop in crops}  # the crop's first row
+    assert tops <= set(range(9)) and 8 in tops
+
+
+def test_the_listing_covers_png_images_validation_images_and_class_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .png image is an image; renaming a validation image or a class folder changes the
+    checksum; '~' in the data path is the home folder."""
+    root = write_folder(tmp_path / "data", per_class=2)
+    first = scan(root)
+    write_png(torch.zeros(3, 32, 32, dtype=torch.uint8), str(root / "train" / "class2" / "p.png"))
+    with_png = scan(root)
+    assert len(with_png.train) == len(first.train) + 1
+    assert with_png.train[-1] == (str(root / "train" / "class2" / "p.png"), 2)
+    (root / "train" / "class2" / "p.png").unlink()
+    (root / "val" / "class1" / "1.jpg").rename(root / "val" / "class1" / "7.jpg")
+    renamed = scan(root)
+    assert renamed.train == first.train and renamed.checksum != first.checksum
+    (root / "val" / "class1" / "7.jpg").rename(root / "val" / "class1" / "1.jpg")
+    assert scan(root).checksum == first.checksum
+    for split in ("train", "val"):
+        (root / split / "class2").rename(root / split / "class3")
+    renamed_class = scan(root)  # the same file names and labels, in another class folder
+    assert renamed_class.classes == ["class0", "class1", "class3"]
+    assert [label for _, label in renamed_class.train] == [label for _, label in first.train]
+    assert renamed_class.checksum != first.checksum
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert scan("~/data").train == renamed_class.train
+
+
+def test_augmentation_seeds_are_63_bit_and_depend_on_the_order_of_their_parts() -> None:
+    seeds = [seed_for(s, e, i) for s in (0, 7) for e in (0, 1, 5) for i in (0, 2, 3, 11)]
+    assert len(set(seeds)) == len(seeds) and all(0 <= s < 2**63 for s in seeds)
+    assert seed_for(0, 1, 2) != seed_for(0, 2, 1) != seed_for(1, 0, 2)
+
+
+def test_the_processes_agree_only_on_one_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``agree`` takes the lowest and highest value over the processes (here this one's and
+    another's, 5), and names both when they differ."""
+
+    def all_reduce(values: torch.Tensor, op=dist.ReduceOp.SUM) -> None:
+        other = torch.tensor([5, -5])
+        reduce = {dist.ReduceOp.MIN: torch.minimum, dist.ReduceOp.MAX: torch.maximum}
+        values.copy_(reduce.get(op, torch.add)(values, other))
+
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    monkeypatch.setattr(dist, "get_backend", lambda: "gloo")
+    distributed.agree(5, World(0, 2), "the epoch")
+    for mine, low, high in ((3, 3, 5), (8, 5, 8)):
+        with pytest.raises(DistributedError, match=f"about the epoch: from {low} to {high}$"):
+            distributed.agree(mine, World(0, 2), "the epoch")
+    distributed.agree(3, World(), "the epoch")  # one process agrees with itself
+
+
+def test_a_process_joins_the_group_at_its_global_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank 3 of 4 (device 1 of its node) joins as rank 3 over gloo on the CPU; a world of one
+    joins nothing."""
+    joined: list[tuple] = []
+    monkeypatch.setattr(dist, "init_process_group", lambda *a, **k: joined.append((a, k)))
+    distributed.start(World(), torch.device("cpu"))
+    assert joined == []
+    distributed.start(World(3, 4, 1), torch.device("cpu"))
+    assert joined == [(("gloo",), {"rank": 3, "world_size": 4, "device_id": None})]
+
+
+def test_empty_rendezvous_variables_are_unset() -> None:
+    """An exported but empty variable is not set: all empty is a world of one, and a set of
+    variables with an empty one names it."""
+    assert distributed.detect(dict.fromkeys(distributed.RENDEZVOUS, "")) == World()
+    env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": ""}  # fmt: skip
+    with pytest.raises(DistributedError, match="rendezvous variable MASTER_PORT is not set"):
+        distributed.detect(env)

@@ -177,3 +177,13 @@ def test_folder_views_average_each_images_dense_posteriors_over_flips_and_scales
     ]  # fmt: skip
     for name, p in want.items():
         torch.testing.assert_close(got[name], p, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_evaluation_leaves_a_net_in_eval_mode_in_eval_mode(net: torch.nn.Module) -> None:
+    """``evaluate`` and ``accuracy`` put the net back in the mode they found it in, eval too."""
+    net.eval()
+    x, y = torch.randn(4, 3, 32, 32), torch.arange(4)
+    evaluate(net, batches(x, y), scales=(32,))
+    assert not net.training
+    accuracy(net, batches(x, y))
+    assert not net.training
