@@ -244,3 +244,75 @@ def test_the_quoted_figures_are_the_papers_and_the_datasheets() -> None:
         "C": (28.1, 9.4), "D": (27.0, 8.8), "E": (27.3, 9.0),
     }  # fmt: skip
     assert dict(PEAK_TFLOPS) == {"H200": 989.5, "H100 80GB HBM3": 989.5, "H100 SXM": 989.5}
+
+
+def test_the_layer_names_follow_caffes_and_bytes_default_to_float32() -> None:
+    """A-LRN's first stage is conv1_1, relu1_1, lrn1, pool1; the head fc6, relu6, drop6, fc7,
+    relu7, drop7, fc8. Activations are 4-byte floats unless told otherwise."""
+    spec = VGGSpec("A-LRN", batch_norm=True, resolution=64, num_classes=10, width=0.25)
+    table = cost.layer_table(spec)
+    assert list(table["name"][:5]) == ["conv1_1", "bn1_1", "relu1_1", "lrn1", "pool1"]
+    assert list(table["name"][5:8]) == ["conv2_1", "bn2_1", "relu2_1"]
+    head = table[table["part"] == "classifier"]
+    assert list(head["name"]) == ["fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "fc8"]
+    assert list(head["layer"]) == ["FC-4096", "relu", "dropout"] * 2 + ["FC-10"]
+    assert (table["act_bytes"] == 4 * table["activations"]).all()
+    # Each layer reads what the one before it wrote, starting from the 3-channel image; fc6
+    # reads pool5's 128 x 2 x 2 map, fc7 and fc8 a vector.
+    assert table["in_shape"].iloc[0] == (3, 64, 64)
+    assert list(head["in_shape"][::3]) == [(128, 2, 2), (4096, 1, 1), (4096, 1, 1)]
+    assert list(table["in_shape"][1:]) == list(table["out_shape"][:-1])
+
+
+def test_bias_additions_are_one_per_output_element_of_conv_and_fc() -> None:
+    """A at 32 px, quarter width, batch 2: conv outputs 16 x 32^2, 32 x 16^2, 2 x 64 x 8^2,
+    2 x 128 x 4^2, 2 x 128 x 2^2; FC outputs 512, 512, 10; nothing else adds a bias."""
+    spec = VGGSpec("A", width=0.25, fc_width=512, resolution=32, num_classes=10)
+    table = cost.layer_table(spec, batch=2)
+    conv = 16 * 32**2 + 32 * 16**2 + 2 * 64 * 8**2 + 2 * 128 * 4**2 + 2 * 128 * 2**2
+    assert table["bias_adds"].sum() == 2 * (conv + 512 + 512 + 10)
+    assert (table.loc[~table["kind"].isin(["conv", "fc"]), "bias_adds"] == 0).all()
+
+
+def test_the_totals_count_one_image_unless_told() -> None:
+    spec = VGGSpec("A", width=0.25, fc_width=512, resolution=32, num_classes=10, batch_norm=True)
+    one = cost.layer_table(spec, batch=1)
+    assert cost.fvcore_flops(spec) == one["fvcore_flops"].sum()
+    assert cost.torch_flops(spec) == 2 * one["macs"].sum()
+    assert cost.torchinfo_mult_adds(spec) == one["torchinfo_mult_adds"].sum()
+
+
+def test_config_table_names_the_four_torchvision_twins() -> None:
+    """torchvision ships A, B, D and E (the book counts four), not A-LRN or C; with batch
+    norm the twin is the ``_bn`` one."""
+    table = cost.config_table()
+    named = table["torchvision"].dropna()
+    assert named.to_dict() == {"A": "vgg11", "B": "vgg13", "D": "vgg16", "E": "vgg19"}
+    bn = cost.config_table(["B", "C"], batch_norm=True)["torchvision"]
+    assert bn["B"] == "vgg13_bn" and bn.isna()["C"]
+
+
+def test_training_costs_label_each_net_by_letter_and_common_name() -> None:
+    """A-LRN has no common name of its own beyond its letter; the others read "D (vgg16)"."""
+    costs = cost.training_costs(epochs=1, peak_flops=1e15)
+    assert list(costs.index) == [
+        "A (vgg11)",
+        "A-LRN",
+        "B (vgg13)",
+        "C (vgg16_1x1)",
+        "D (vgg16)",
+        "E (vgg19)",
+    ]
+
+
+def test_counting_with_fvcore_puts_back_its_log_level() -> None:
+    import logging
+
+    logger = logging.getLogger("fvcore")
+    before = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        cost.measured_counts(VGGSpec("A", width=1 / 16, fc_width=8, resolution=32))
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(before)

@@ -183,3 +183,145 @@ def test_the_shape_claims_hold_for_d_and_fail_where_a_net_breaks_them() -> None:
     assert list(b5["holds"]) == [False, False, True, False]
     assert b5.loc[1, "observed"] == "0 of 0 such convs keep H×W"
     assert b5.loc[2, "observed"] == "5 of 5 pools halve: 97 → 48 → 24 → 12 → 6 → 3"
+
+
+def test_table1_heads_every_column_with_the_input_and_the_papers_fc_head(
+    table: pd.DataFrame,
+) -> None:
+    """The first row is the 224 x 224 RGB input; the head is FC-4096, FC-4096, FC-1000 and the
+    soft-max, the same for all six."""
+    assert (table.loc[("input", "")] == "224 × 224 RGB image").all()
+    head = table.loc["head"]
+    for config in TABLE1:
+        assert list(head[config]) == ["FC-4096", "FC-4096", "FC-1000", "soft-max"]
+
+
+def test_table1_takes_aliases_and_leaves_a_shorter_stage_blank() -> None:
+    """``vgg16`` is D; next to E's four-conv stage 3, D's fourth row is blank, not missing."""
+    both = table1(["vgg16", "E", "B-5x5"])
+    assert list(both.columns) == ["D", "E", "B-5x5"]
+    stage3 = both.loc["stage 3"]
+    assert list(stage3["D"]) == ["conv3-256"] * 3 + ["", "maxpool"]
+    assert list(stage3["B-5x5"]) == ["conv5-256", "", "", "", "maxpool"]
+    assert list(both.loc[("weight layers", "")]) == [16, 19, 8]
+
+
+def test_weight_layers_are_the_papers_11_to_19_and_lrn_has_no_weights() -> None:
+    """Table 1's header: A and A-LRN 11, B 13, C and D 16, E 19 weight layers; B-5x5 has one
+    5x5 conv per stage, 5 + 3 = 8."""
+    found = {c: weight_layers(c) for c in [*TABLE1, "B-5x5", "vgg11_lrn"]}
+    assert found == {"A": 11, "A-LRN": 11, "B": 13, "C": 16, "D": 16, "E": 19, "B-5x5": 8,
+                     "vgg11_lrn": 11}  # fmt: skip
+
+
+def test_aliases_map_both_ways_and_an_unknown_name_lists_every_valid_one() -> None:
+    from vggrepro.arch.configs import alias, resolve
+
+    assert [alias(c) for c in ("A-LRN", "C", "vgg16", "B-5x5")] == [
+        "vgg11_lrn",
+        "vgg16_1x1",
+        "vgg16",
+        "vgg13_5x5",
+    ]
+    with pytest.raises(ValueError) as error:
+        resolve("vgg17")
+    message = str(error.value)
+    assert "\n" not in message and "'vgg17'" in message
+    assert message.endswith("A, A-LRN, B, C, D, E, B-5x5, vgg11, vgg11_lrn, vgg13, vgg16_1x1, "
+                            "vgg16, vgg19, vgg13_5x5")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "fields, accepted",
+    [
+        ({"num_classes": 1}, True),
+        ({"num_classes": 0}, False),
+        ({"fc_width": 1}, True),
+        ({"fc_width": 0}, False),
+        ({"resolution": 32}, True),
+        ({"resolution": 31}, False),
+        ({"dropout": 0.0}, True),
+        ({"dropout": 0.99}, True),
+        ({"dropout": 1.0}, False),
+        ({"dropout": -0.01}, False),
+        ({"width": 1 / 64}, True),  # A's 64-channel layers keep one channel
+        ({"width": 0.007}, False),  # 64 x 0.007 = 0.45 rounds to none
+    ],
+)
+def test_a_spec_accepts_each_limit_and_refuses_one_past_it(fields: dict, accepted: bool) -> None:
+    """At least one class, one FC unit, 32 px (five 2x2 pools), dropout in [0, 1), one channel."""
+    from vggrepro.arch.configs import VGGSpec
+
+    if accepted:
+        VGGSpec("A", **fields)
+    else:
+        with pytest.raises(ValueError) as error:
+            VGGSpec("A", **fields)
+        assert "\n" not in str(error.value)
+
+
+def test_widths_round_channels_to_the_nearest_integer() -> None:
+    """0.9 x 64 = 57.6 channels become 58, 0.9 x 128 = 115.2 become 115; a width too small for
+    the 64-channel layers names the smallest width that keeps them, 1/64."""
+    from vggrepro.arch.configs import VGGSpec
+
+    convs = [ly for ly in VGGSpec("A", width=0.9).features() if ly.kind == "conv"]
+    assert [ly.out_channels for ly in convs[:2]] == [58, 115]
+    assert convs[1].in_channels == 58
+    with pytest.raises(ValueError, match=r"at least 0\.015625$"):
+        VGGSpec("A", width=0.007)
+
+
+def test_lrn_is_alexnets_and_5x5_convs_pad_by_two() -> None:
+    """A-LRN reuses AlexNet's LRN (size 5, alpha 1e-4, beta 0.75, k 2); every conv pads by
+    half its kernel so that it keeps the map's side, including B-5x5's and C's 1x1."""
+    from vggrepro.arch.configs import LRN_PARAMS, VGGSpec
+
+    assert LRN_PARAMS == {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+    pads = {
+        c: {(ly.kernel, ly.padding) for ly in VGGSpec(c).features() if ly.kind == "conv"}
+        for c in ("B-5x5", "C")
+    }
+    assert pads == {"B-5x5": {(5, 2)}, "C": {(3, 1), (1, 0)}}
+
+
+def test_the_summary_depth_defaults_to_every_layer_and_counts_repeated_classes() -> None:
+    """Depth 1 is the two parts alone; the default (2) lists each layer; a stage of two convs
+    reads ``Conv2d ×2, ReLU ×2, MaxPool2d``."""
+    from vggrepro.analysis.summary import torchinfo_summary
+    from vggrepro.arch.configs import VGGSpec
+
+    spec = VGGSpec("A", num_classes=10, resolution=32, width=1 / 16, fc_width=16)
+    assert list(torchinfo_summary(spec, depth=1)["module"]) == ["features", "classifier"]
+    every = torchinfo_summary(spec)
+    assert len(every) == 2 + 8 * 2 + 5 + 7  # parts; conv + ReLU; pools; the head's layers
+    stages = torchinfo_summary(spec, by_stage=True)
+    assert stages.at["stage 3", "layers"] == "Conv2d ×2, ReLU ×2, MaxPool2d"
+    assert stages.at["stage 3", "output shape"] == (1, 16, 4, 4)  # after the pool: 8 -> 4
+
+
+def test_forward_check_resolves_aliases_and_gives_one_score_per_class() -> None:
+    from vggrepro.analysis.summary import forward_check
+
+    small = {"num_classes": 7, "resolution": 32, "width": 1 / 16, "fc_width": 16}
+    rows = forward_check(["vgg16", "A-LRN"], **small)
+    assert list(rows["config"]) == ["D", "A-LRN"]
+    assert list(rows["weight layers"]) == [16, 11]
+    assert list(rows["output shape"]) == [(1, 7), (1, 7)]
+    # A-LRN at 1/16 width: convs 3-4, 4-8, 8-16-16, 16-32-32, 32-32-32; FC 32-16-16-7.
+    convs = [(3, 4), (4, 8), (8, 16), (16, 16), (16, 32), (32, 32), (32, 32), (32, 32)]
+    fcs = [(32, 16), (16, 16), (16, 7)]
+    params = sum(9 * i * o + o for i, o in convs) + sum(i * o + o for i, o in fcs)
+    assert rows.loc[1, "params"] == params
+
+
+def test_the_dense_net_maps_a_larger_image_to_a_grid_of_scores() -> None:
+    """A net trained at 32 px has a 1 x 1 last map; at 96 px it is 3 x 3, and so is the map
+    of scores, one per class."""
+    from vggrepro.analysis.summary import dense_check
+    from vggrepro.arch.models import build
+
+    model = build("A", num_classes=5, resolution=32, width=1 / 16, fc_width=8)
+    found = dense_check(model, larger=96)
+    assert found["score_map"] == (1, 5, 3, 3)
+    assert found["max_abs_diff"] < 1e-5

@@ -129,3 +129,27 @@ def test_the_legend_names_only_the_kinds_drawn_and_stages_name_their_map_side(
     assert title == f"VGG {spec.config}, 32×32 input"
     for stage, side in ((2, 16), (3, 8), (4, 4), (5, 2)):
         assert f"stage {stage}\n{side}×{side}" in texts
+
+
+def test_it_draws_on_the_axes_it_is_given_and_keeps_every_label_in_view() -> None:
+    """The book passes its own axes; every box lies inside the axes' limits and every label
+    (stage names above, rotated layer names below) inside the axes, so nothing is clipped
+    (B-5x5 at 64 px: 5x5 convs, a non-paper size)."""
+    fig, given = plt.subplots(figsize=(10, 4.5))
+    ax = draw_layer_stack(VGGSpec("B-5x5", resolution=64), given)
+    assert ax is given and len(fig.axes) == 1
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    drawn = sorted((p for p in ax.patches if isinstance(p, Rectangle)), key=lambda r: r.get_x())
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    labels = [t.get_window_extent(renderer) for t in ax.texts]
+    plt.close(fig)
+    assert len(drawn) == 5 + 5 + 3 + 1
+    assert to_hex(drawn[0].get_facecolor()) == COLOURS["conv5"]
+    for box in drawn:
+        assert x0 <= box.get_x() and box.get_x() + box.get_width() <= x1
+        assert y0 <= box.get_y() and box.get_y() + box.get_height() <= y1
+    assert len(labels) == len(drawn) + 6  # a name per box, six stage labels
+    for label in labels:
+        assert frame.x0 <= label.x0 and label.x1 <= frame.x1
+        assert frame.y0 <= label.y0 and label.y1 <= frame.y1

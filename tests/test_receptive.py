@@ -138,3 +138,19 @@ def test_measuring_a_field_puts_back_the_thread_count() -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_field_matches_only_if_both_its_height_and_width_do() -> None:
+    """Give A's first conv a 3 x 5 kernel (5 columns): its measured field is 3 high and 5 wide,
+    so the analytic 3 matches the height but not the width, and the layer does not match;
+    the layers after it are wider still, the pool right after it 4 x 6."""
+    spec, features = geometry("A")
+    conv = features[0]
+    features[0] = nn.Conv2d(conv.in_channels, conv.out_channels, (3, 5), padding=(1, 2))
+    table = receptive.compare_fields(spec, features)
+    first, pool = table.iloc[0], table.iloc[1]
+    assert (first["rf"], first["empirical_height"], first["empirical_width"]) == (3, 3, 5)
+    assert (pool["rf"], pool["empirical_height"], pool["empirical_width"]) == (4, 4, 6)
+    assert not table["match"].any()
+    field = receptive.empirical_receptive_field(features, 3)
+    assert (field.index, field.height, field.width) == (3, 8, 10)  # conv2_1: 4 + 2 * jump 2

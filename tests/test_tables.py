@@ -32,3 +32,17 @@ def test_cells_are_escaped_and_missing_values_read_as_a_dash_by_default() -> Non
     shown = html(pd.DataFrame({"x": ["<b>bold</b>", None]})).data
     assert "&lt;b&gt;bold&lt;/b&gt;" in shown and "<b>" not in shown
     assert readable(pd.DataFrame({"a": [None, 1.5]}))["a"].tolist() == ["—", 1.5]
+
+
+def test_a_named_multi_index_becomes_columns_and_the_callers_frame_is_kept() -> None:
+    """Table 1's (block, row) index turns into two columns; the frame passed in keeps its
+    index and its column axis name."""
+    index = pd.MultiIndex.from_tuples([("stage 1", "1"), ("stage 1", "pool")],
+                                      names=["block", "row"])  # fmt: skip
+    frame = pd.DataFrame({"A": ["conv3-64", "maxpool"]}, index=index)
+    frame.columns.name = "config"
+    shown = readable(frame)
+    assert list(shown.columns) == ["block", "row", "A"]
+    assert shown.values.tolist() == [["stage 1", "1", "conv3-64"], ["stage 1", "pool", "maxpool"]]
+    assert frame.columns.name == "config" and frame.index.names == ["block", "row"]
+    assert "border" not in html(frame).data  # no HTML border: the book's CSS draws the rules
