@@ -456,3 +456,39 @@ def test_seed_errors_list_every_run_of_each_arm_by_seed(tiny_run: dict) -> None:
     assert table.loc[0, ["seed 0", "seed 1"]].tolist() == [25.0, 26.0]
     assert table.loc[1, "seed 0"] == 24.0 and pd.isna(table.loc[1, "seed 1"])
     assert set(table["grid"]) == {"lrn"}
+
+
+def test_init_table_averages_the_trained_seeds_only() -> None:
+    """The paper's init trains in seeds 0 and 1 (30 and 32 %) and sticks at chance in seed 2:
+    the trained error is 31 ± 1.41, not the mean over all three; best validation accuracy
+    0.2, 0.3, 0.7 averages 0.4 (its median is 0.3)."""
+    rows = init_frame([30.0, 32.0, 89.9], [30.0, 34.0])
+    paper = rows["run_id"].str.startswith("init/vgg19_paper-")
+    rows.loc[paper, "best_val_acc"] = [0.2, 0.3, 0.7]
+    row = ab.init_table(ab.init_outcomes(rows, n_test=10_000)).set_index("run").loc["vgg19_paper"]
+    assert (row["seeds"], row["trained"], row["stuck"]) == (3, 2, 1)
+    assert row["centre top-1 (trained) mean"] == pytest.approx(31.0)
+    assert row["centre top-1 (trained) std"] == pytest.approx(math.sqrt(2))
+    assert row["best val acc mean"] == pytest.approx(0.4)
+
+
+def test_init_outcomes_measure_the_margin_around_the_chance_they_are_given() -> None:
+    """At chance 50 % on 100 images, one standard error is 5 points (not the 3 of 90 %):
+    46 % error is not below 50 - 5, 44 % is."""
+    rows = pd.DataFrame([run_row("vgg19", s, e) for s, e in enumerate((46.0, 44.0))])
+    o = ab.init_outcomes(rows, n_test=100, chance=50.0, z=1.0)
+    assert o.attrs["chance_margin"] == pytest.approx(5.0)
+    assert o["outcome"].tolist() == ["stuck near chance", "trained"]
+
+
+def test_history_frame_copies_each_epochs_numbers_under_the_grids_run_name() -> None:
+    runs = [
+        {"run_id": "init/vgg19_paper-s1", "seed": 1, "status": "diverged", "diverged_epoch": 3,
+         "history": [{"epoch": e, "val_acc": 0.1 * e, "train_loss": 2.5 - e, "train_acc": 0.3,
+                      "lr": 0.01} for e in (1, 2)]},
+    ]  # fmt: skip
+    assert ab.history_frame(runs).to_dict("records") == [
+        {"run": "vgg19_paper", "seed": 1, "status": "diverged", "diverged_epoch": 3, "epoch": e,
+         "val_acc": 0.1 * e, "train_loss": 2.5 - e}
+        for e in (1, 2)
+    ]  # fmt: skip

@@ -408,3 +408,35 @@ def test_feature_hierarchy_quotes_the_largest_standard_error_in_stage_order() ->
     table["ncm trained se"] = 0.01
     one = claims.feature_hierarchy(table, smoke=False, scale="x").evidence
     assert "(standard errors up to 1 point)" in one
+
+
+def test_a_pair_claim_with_one_run_per_arm_is_not_testable(tiny_run: dict) -> None:
+    """One seed per arm gives no seed spread: the claim is not testable, not refuted."""
+    record = fake_record(tiny_run, "filters", {"vgg13": [25.0], "vgg13_5x5": [30.0]})
+    args = ("paper", "5x5 is worse", "vgg13", "vgg13_5x5", "higher", "book/ablations")
+    v = claims.pair_claim(record, *args)
+    assert v.verdict == "not testable here"
+    assert v.evidence.startswith("not testable: needs two completed runs per arm")
+
+
+def test_c_against_b_names_the_grid_that_holds_only_smoke_runs(tiny_run: dict) -> None:
+    one = fake_record(tiny_run, "1x1", {"vgg16_1x1": [20.0, 20.5, 19.5]})
+    filters = fake_record(tiny_run, "filters", {"vgg13": [25.0, 25.5, 24.5]})
+    smoke = GridRecord("filters", filters.runs, tier="smoke", source="results/smoke/filters")
+    v = claims.c_beats_b(smoke, one)
+    assert v.verdict == "not testable here"
+    assert "only CPU smoke runs are recorded (3 in results/smoke/filters)" in v.evidence
+
+
+def test_the_papers_init_that_stalls_in_one_seed_of_two_can_stall(tiny_run: dict) -> None:
+    """The claim is that the paper's init *can* stall a deep net: training in one seed of two
+    and sticking at chance in the other reproduces it."""
+    errors = {"vgg11_paper": 30.0, "vgg19_paper": 89.9, "vgg19_warm": 30.0, "vgg19_glorot": 30.0}
+    record = init_record(tiny_run, errors)
+    second = copy.deepcopy(next(r for r in record.runs if r["run_id"] == "init/vgg19_paper-s0"))
+    second.update(seed=1, run_id="init/vgg19_paper-s1")
+    second["test"]["centre"]["top1_error"] = 30.0
+    record = GridRecord("init", [*record.runs, second], tier="reduced", source="test")
+    rows = claims.init_claims(record)
+    assert "from the paper's N(0, 0.01²) init it trains in 1 of 2 seeds" in rows[0].evidence
+    assert [r.verdict for r in rows] == ["reproduced", "reproduced"]

@@ -265,6 +265,9 @@ def test_probe_verdict_measures_a_gap_in_standard_errors_of_the_difference() -> 
     accs = [0.50, 0.52, 0.54, 0.55, 0.56]
     assert F.probe_verdict(probe(accs, 0.40, n=600), smoke=False) == "supported"
     assert F.probe_verdict(probe(accs, 0.40, n=500), smoke=False) == "not supported"
+    # A threshold given as ``z`` replaces the 95 % point: 1.90 clears 1.8, 2.08 misses 2.2.
+    assert F.probe_verdict(probe(accs, 0.40, n=500), smoke=False, z=1.8) == "supported"
+    assert F.probe_verdict(probe(accs, 0.40, n=600), smoke=False, z=2.2) == "not supported"
 
 
 def test_probe_table_on_a_tiny_net(saved: tuple[Path, dict]) -> None:
@@ -292,6 +295,10 @@ def test_probe_table_on_a_tiny_net(saved: tuple[Path, dict]) -> None:
     assert table.loc[2, "ncm trained"] == F.ncm_accuracy(
         stage3[0], imgs.fit_y, stage3[1], imgs.test_y
     )
+    # Purity is the mean over the stage's live channels; dead ones are counted apart.
+    purity = F.class_purity(stage3[1], imgs.test_y, 5)
+    assert table.loc[2, "purity trained"] == pytest.approx(float(np.nanmean(purity.numpy())))
+    assert table.loc[2, "dead trained"] == int(purity.isnan().sum())
     assert F.same_data(ck, data)
 
 
@@ -468,3 +475,17 @@ def test_the_label_says_which_device_trained_the_net(saved: tuple[Path, dict]) -
     gpu_run = full_run(result, epochs=3, error=10.0)
     gpu_run["provenance"] = {**gpu_run["provenance"], "device_type": "cuda"}
     assert F.SavedNet(path, gpu_run).label == "under-trained GPU model (GPU tier, 3 epochs)"
+
+
+def test_the_description_and_warning_quote_the_runs_own_numbers(saved: tuple[Path, dict]) -> None:
+    """The name carries batch norm and width, the description the training and test set
+    sizes, and an under-trained net's warning its budget (30 epochs), not the 3 it ran."""
+    path, result = saved
+    run = full_run(result, epochs=3, error=40.0, budget=30)
+    run["config"].update(batch_norm=True, width=0.25)
+    run["data"] = {**run["data"], "n_train": 45000, "n_test": 10000}
+    ck = F.SavedNet(path, run)
+    assert ck.name == f"{run['config']['arch']}_bn, width 0.25"
+    text = ck.describe()
+    assert "3 epoch(s) on 45,000 training images" in text and "on 10,000 test images" in text
+    assert "stopped before the end of its budget of 30 epochs" in F.saved_net_warning(ck)

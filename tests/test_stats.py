@@ -123,6 +123,8 @@ def test_depth_by_tier_gives_each_tier_its_own_verdict() -> None:
     table = depth.depth_by_tier([falls, GridRecord("depth", rises, "cpu", "cpu/depth")])
     assert list(table["tier"]) == ["GPU tier", "CPU tier"]
     assert list(table["change"]) == pytest.approx([-3.0, 3.0])
+    # t is the whole change over its standard error (seed std 0.1, three seeds per depth).
+    assert list(table["t"]) == pytest.approx([s * 3.0 / (0.1 * math.sqrt(2 / 3)) for s in (-1, 1)])
     assert table["verdict"][0].startswith("with batch norm, top-1 error falls from vgg11")
     assert table["verdict"][1].startswith("with batch norm, top-1 error rises from vgg11")
     assert (table["runs"] == 12).all() and table["batch_norm"].all()
@@ -272,6 +274,8 @@ def test_lr_drops_and_the_run_table_read_the_schedule() -> None:
         "vgg13", "best_val_acc"
     ] == pytest.approx(0.3)
     assert table.loc["vgg11", "epochs_run"] == 1 and table.loc["vgg11", "diverged_epoch"] == 2
+    # ``epochs`` is the run's budget, not the epochs it ran before diverging.
+    assert table.loc["vgg11", "epochs"] == preset("reduced").epochs != 1
 
 
 def test_timing_averages_per_configuration_in_depth_order() -> None:
@@ -466,3 +470,84 @@ def test_a_frame_with_any_smoke_run_gets_no_verdict() -> None:
     runs = grid({False: [10.0, 9.0, 8.0, 7.0]})
     runs[0] = fake_run("vgg11", False, 0, 9.9, smoke=True)
     assert depth.depth_verdict(runs_frame(runs)) == significance.SMOKE_VERDICT
+
+
+def test_recipe_comparison_names_the_warm_start_and_jitter_and_explains_every_cpu_change() -> None:
+    """The ``cpu`` preset's changes that ``WHY_CPU`` does not explain (the input size, the
+    crop) keep the paper recipe's reason, never an empty one."""
+    cfg = preset("cpu", init="paper", warm_start="a.pt", jitter=(24, 40))
+    table = training.recipe_comparison(cfg).set_index("setting")
+    assert table.loc["initialisation", "here"] == "paper + warm start"
+    assert table.loc["scale jittering", "here"] == "S in [24; 40]"
+    assert table.loc["input (px)", "why"] == training.PAPER_RECIPE["resolution"].why
+    assert table.loc["random crop", "why"] == training.PAPER_RECIPE["crop"].why
+    assert (table.loc[~table["kept"], "why"] != "").all()
+    plain = training.recipe_comparison(preset("cpu", init="paper")).set_index("setting")
+    assert plain.loc["initialisation", "here"] == "paper"
+
+
+def test_final_fit_leaves_stalled_runs_out_and_one_depth_gets_no_sentence() -> None:
+    """A stalled run stopped at chance is no finished fit: vgg19's two completed runs end at
+    20 % training accuracy, not (20 + 20 + 10) / 3 % with the stalled one."""
+    runs = [fake_run(a, False, s, 10.0, epochs=2) for a in ("vgg11", "vgg19") for s in (0, 1)]
+    stalled = fake_run("vgg19", False, 2, 90.0, epochs=2)
+    stalled["status"] = "stalled"
+    stalled["history"][-1]["train_acc"] = 0.1
+    table = training.final_fit([*runs, stalled])
+    assert table["runs"].tolist() == [2, 2]
+    assert table["train_acc"].tolist() == pytest.approx([0.2, 0.2])
+    one_depth = training.final_fit([r for r in runs if r["config"]["arch"] == "vgg11"])
+    assert len(one_depth) == 1 and training.fit_note(one_depth) == ""
+
+
+def test_the_depth_verdict_and_the_tiers_read_the_protocol_they_are_given() -> None:
+    """Centre-crop error falls with depth while the flip view's rises: each protocol gets its
+    own verdict."""
+    runs = grid({False: [10.0, 9.0, 8.0, 7.0]})
+    for r in runs:
+        flip = 20.0 - r["test"]["centre"]["top1_error"]
+        r["test"]["flip"] = {"top1_error": flip, "top5_error": flip / 3}
+    frame = runs_frame(runs)
+    assert depth.depth_verdict(frame).startswith("Without batch norm, top-1 error falls")
+    flip = depth.depth_verdict(frame, protocol="flip")
+    assert flip.startswith("Without batch norm, top-1 error rises from vgg11 to vgg19 (+3.00")
+    record = GridRecord("depth", runs, "reduced", "runs/depth")
+    assert depth.depth_by_tier([record], protocol="flip")["change"].tolist() == pytest.approx([3.0])
+    assert depth.depth_by_tier([record])["change"].tolist() == pytest.approx([-3.0])
+
+
+def test_pairwise_reads_a_full_column_name_and_a_frame_without_a_smoke_column() -> None:
+    """A protocol given as 'centre/top5' is that column (not 'centre/top5/top1'), as is
+    ``metric="top5"``; a frame without a ``smoke`` column holds no smoke run."""
+    frame = pd.DataFrame(
+        {"arch": ["a"] * 3 + ["b"] * 3,
+         "centre/top1": [10.0, 11.0, 12.0, 20.0, 21.0, 22.0],
+         "centre/top5": [3.0, 4.0, 5.0, 0.5, 1.0, 1.5],
+         "status": ["completed"] * 6}
+    )  # fmt: skip
+    for c in (
+        significance.pairwise(frame, "a", "b", "centre/top5"),
+        significance.pairwise(frame, "a", "b", metric="top5"),
+    ):
+        assert (c.mean_a, c.mean_b, c.metric) == (4.0, 1.0, "centre/top5")
+        assert not c.smoke and c.testable
+        assert c.verdict.startswith("b has clearly lower top5 error than a: b − a = -3.00")
+
+
+def test_a_smoke_comparison_has_no_interval_and_its_ends_are_inside_it() -> None:
+    """Smoke runs get no confidence interval, whatever their numbers; a claimed difference
+    exactly at either end of a real interval is inside it, and just past an end is not."""
+    arms = {"arch": ["a"] * 3 + ["b"] * 3, "centre/top1": [49.0, 50.0, 51.0, 52.5, 53.5, 54.5],
+            "status": ["completed"] * 6}  # fmt: skip
+    smoke = significance.pairwise(pd.DataFrame(arms | {"smoke": [True] * 6}), "a", "b")
+    assert all(math.isnan(x) for x in smoke.interval)
+    row = smoke.row()
+    assert math.isnan(row["95% CI low"]) and math.isnan(row["95% CI high"])
+    c = significance.pairwise(pd.DataFrame(arms | {"smoke": [False] * 6}), "a", "b")
+    lo, hi = c.interval
+    half = STUDENT_T_975[4] * math.sqrt(2 / 3)
+    assert (lo, hi) == (pytest.approx(3.5 - half, abs=1e-3), pytest.approx(3.5 + half, abs=1e-3))
+    assert " is inside " in significance.magnitude_verdict(c, lo, "absolute")
+    assert " is inside " in significance.magnitude_verdict(c, hi, "absolute")
+    assert " is below " in significance.magnitude_verdict(c, lo - 1e-6, "absolute")
+    assert " is above " in significance.magnitude_verdict(c, hi + 1e-6, "absolute")
