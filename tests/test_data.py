@@ -855,6 +855,14 @@ def test_split_validation_rejects_impossible_sizes(n_val: int) -> None:
         split_validation(synthetic(), n_val)
 
 
+def test_split_validation_may_hold_out_nothing() -> None:
+    """Zero is a non-negative multiple of the classes: every image stays for training."""
+    data = synthetic()
+    train_x, train_y, val_x, val_y = split_validation(data, n_val=0)
+    assert torch.equal(train_x, data.train_images) and torch.equal(train_y, data.train_labels)
+    assert val_x.shape == (0, *data.train_images.shape[1:]) and len(val_y) == 0
+
+
 def test_channel_stats_match_a_direct_computation() -> None:
     images = torch.randint(0, 256, (9000, 3, 4, 5), dtype=torch.uint8)  # several 4096 chunks
     images[:, 2] //= 4  # give the channels different statistics

@@ -447,3 +447,35 @@ def test_a_run_that_stopped_as_stalled_is_another_run_under_another_stall_rule(
     recorded["status"] = "stalled"
     assert grids._same(recorded, cfg, tiny)  # the same rule: it would stop the same way
     assert not grids._same(recorded, other_rule, tiny)
+
+
+def test_a_results_file_cut_short_or_off_the_schema_is_no_recorded_run(
+    tiny: CIFAR10, tmp_path: Path
+) -> None:
+    """Such a run is trained again, as a missing one is; the grid does not stop on it."""
+    cfg = grids.preset("smoke", **TINY)
+    path = tmp_path / "vgg11-s0.json"
+    assert grids._existing(path, cfg, tiny) is None
+    path.write_text('{"run_id": "lrn/vgg11-s0", ')
+    assert grids._existing(path, cfg, tiny) is None
+    path.write_text(json.dumps({"run_id": "lrn/vgg11-s0"}))
+    assert grids._existing(path, cfg, tiny) is None
+
+
+def test_a_job_trains_under_its_grids_name_with_its_own_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    monkeypatch.setattr(grids, "train", lambda *args, **kwargs: calls.append((args, kwargs)))
+    cfg = grids.preset("smoke", seed=2)
+    job = grids.Job(cfg, "init/vgg19_warm-s2", tmp_path / "r.json", tmp_path / "c.pt",
+                    tmp_path / "m.pt")  # fmt: skip
+    grids._train(job, "data", "cpu", False, position=3)
+    assert calls == [
+        (
+            (cfg, "data"),
+            {"run_id": "init/vgg19_warm-s2", "grid": "init", "out": job.path,
+             "checkpoint": job.checkpoint, "device": "cpu", "progress": False,
+             "model_path": job.model_path, "position": 3},
+        )
+    ]  # fmt: skip

@@ -182,6 +182,9 @@ def test_channels_last_output() -> None:
 def test_resize_scales_the_shorter_side_and_hflip_mirrors() -> None:
     x = torch.rand(2, 3, 8, 12)
     assert resize(x, 16).shape == (2, 3, 16, 24)
+    # the longer side to the nearest pixel: 5 * 4 / 3 = 6.67 is 7, not 6
+    assert resize(torch.rand(1, 3, 3, 5), 4).shape == (1, 3, 4, 7)
+    assert resize(torch.rand(1, 3, 5, 3), 4).shape == (1, 3, 7, 4)
     assert torch.equal(hflip(x)[..., 0], x[..., -1])
 
 
@@ -216,3 +219,11 @@ def test_jitter_draws_one_scale_per_batch_and_another_for_the_next() -> None:
         assert SIZE <= scale <= 5 * SIZE
         per_batch.append(scale)
     assert len(per_batch) == 10 and len(set(per_batch)) >= 5  # 10 draws from 33 values
+
+
+def test_jitter_crops_a_non_square_image_back_to_its_own_height_and_width() -> None:
+    """6 x 10 images, rescaled to a shorter side S in [6, 15], come back 6 high, 10 wide."""
+    images = images_with_positions(size=10)[:, :, :6, :]
+    dl = loader(images=images, jitter=(6, 15), crop_padding=0, flip=False, batch_size=8)
+    x, _ = epoch(dl)
+    assert x.shape == (N, 3, 6, 10)

@@ -8,6 +8,7 @@ import pytest
 
 from vggrepro.results import recorded
 from vggrepro.results.io import save_result
+from vggrepro.results.schema import ResultError
 
 
 def tier(run: dict, preset: str, run_id: str | None = None) -> dict:
@@ -245,6 +246,8 @@ def test_each_benchmark_row_reads_its_own_measured_and_baseline_fields(tmp_path:
     assert table.loc["a.json", "against"] == "naive DataLoader"
     assert table.loc["b.json", "model TFLOP/s"] == 0.2 and table.loc["b.json", "MFU"] == 0.05
     assert table.loc["c.json", "baseline images/s"] == 100.0
+    # when each was measured and with which torch, each from its own field
+    assert table.loc["b.json", ["measured", "torch"]].tolist() == ["2026-01-01T00:00:00+00:00", "2"]
 
 
 def test_the_scale_lists_every_value_in_order_with_thousands_separators() -> None:
@@ -284,3 +287,77 @@ def test_a_tiers_runs_are_in_run_id_order_not_file_name_order(
     assert [r["run_id"] for r in recorded.load_grid("lrn", tmp_path).runs] == [
         r["run_id"] for r in runs
     ]
+
+
+def test_the_test_scales_join_the_training_scales_and_the_retests_in_order() -> None:
+    """Scales 48 and 32 in training, 40 in another run's, 64 and 32 in a later retest."""
+
+    def run(eval_scales: list[int], **extra) -> dict:
+        return {"status": "completed", "test": {}, "config": {"eval_scales": eval_scales}, **extra}
+
+    runs = [run([48, 32]), run([40], retest={"scales": [64, 32]})]
+    assert recorded.GridRecord("depth", runs, "cpu", "x").test_scales == [32, 40, 48, 64]
+
+
+def test_the_status_line_names_the_best_tier_a_grid_is_recorded_at(
+    tiny_run: dict, tmp_path: Path
+) -> None:
+    save_result(tiny_run, tmp_path / "smoke" / "lrn" / "vgg11-s0.json")
+    save_result(tier(tiny_run, "reduced"), tmp_path / "runs" / "lrn" / "vgg11-s0.json")
+    save_result(tier(tiny_run, "cpu", "depth/vgg11-s0"), tmp_path / "cpu" / "depth" / "a.json")
+    save_result(tier(tiny_run, "smoke", "depth/vgg11-s0"), tmp_path / "smoke" / "depth" / "a.json")
+    line = recorded.status(["depth", "lrn"], tmp_path)
+    assert line == "lrn: GPU tier; depth: CPU tier"
+
+
+def test_each_tier_note_counts_the_runs_and_names_the_grid_and_the_devices(
+    tiny_run: dict,
+) -> None:
+    """Three runs on two devices: the notes count three runs, not two devices."""
+    runs = [tier(tiny_run, "cpu", f"lrn/vgg11-s{s}") for s in range(3)]
+    runs[2]["provenance"]["device"] = "Other CPU"
+    devices = sorted({tiny_run["provenance"]["device"], "Other CPU"})
+    note = recorded.tier_note(recorded.GridRecord("lrn", runs, "cpu", "results/cpu/lrn"))
+    assert "**CPU tier.** These 3 runs of the `lrn` grid were trained to the end" in note
+    assert f"of their schedule on {'; '.join(devices)}, at CPU scale: conv widths" in note
+    note = recorded.tier_note(recorded.GridRecord("lrn", runs, "reduced", "results/runs/lrn"))
+    assert note.startswith(":::{note}\n**GPU tier.** These 3 runs of the `lrn` grid were ")
+    assert f"on {'; '.join(devices)}, at GPU scale: conv widths" in note
+
+
+def test_the_smoke_note_gives_the_commands_that_record_the_grid_at_a_real_tier(
+    tiny_run: dict,
+) -> None:
+    runs = [tiny_run, {**tiny_run, "run_id": "depth/vgg13-s0"}]
+    note = recorded.tier_note(recorded.GridRecord("depth", runs, "smoke", "results/smoke/depth"))
+    assert note.startswith(":::{warning}\n") and note.endswith("\n:::")
+    assert "`results/smoke/depth` holds only CPU smoke runs of the `depth` grid: 2 runs" in note
+    assert "(`python -m vggrepro run depth --preset cpu --workers 2`)" in note
+    assert "or on a GPU (`python -m vggrepro run depth`)" in note
+
+
+def test_a_grid_recorded_at_no_tier_is_one_error_naming_the_commands_and_trains_nothing(
+    tmp_path: Path,
+) -> None:
+    message = (
+        f"no recorded runs of grid 'lrn' under {tmp_path}: record them with `make smoke` "
+        "(CPU smoke runs) or `python -m vggrepro run lrn`"
+    )
+    with pytest.raises(ResultError) as info:
+        recorded.load_grid("lrn", tmp_path)
+    assert str(info.value) == message
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("cuda, shown", [(None, "—"), ("12.4", "12.4")])
+def test_the_provenance_table_reads_each_column_from_its_own_field(
+    tiny_run: dict, cuda: str | None, shown: str
+) -> None:
+    run = copy.deepcopy(tiny_run)
+    run["provenance"]["cuda"] = cuda
+    run.update(seed=7, status="stalled", wall_time_s=12.5)
+    run.update(started="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:00:12+00:00")
+    row = recorded.provenance_table([run]).iloc[0]
+    assert row["CUDA"] == shown and row["torch"] == run["provenance"]["torch"]
+    assert (row["seed"], row["status"], row["wall time (s)"]) == (7, "stalled", 12.5)
+    assert row["finished"] == "2026-01-01T00:00:12+00:00"

@@ -174,6 +174,9 @@ def test_a_warm_started_run_is_labelled_apart_from_its_scheme(tiny_run: dict) ->
     frame = runs_frame([tiny_run, warm])
     init = tiny_run["config"]["init"]
     assert list(frame["init"]) == [init, f"{init}+warm"]
+    # and the tables average them apart by default: two rows of one seed, not one of two
+    table = aggregate(frame)
+    assert list(table["init"]) == [init, f"{init}+warm"] and list(table["seeds"]) == [1, 1]
 
 
 def test_a_csv_value_that_rounds_to_zero_has_no_sign(tmp_path: Path) -> None:
@@ -325,6 +328,7 @@ def test_no_number_field_takes_a_bool(tiny_run: dict, path: tuple, flag: bool) -
         (("retest", "centre_top1_error_again"), 101.0, 100.0),
         (("retest", "wall_time_s"), -1.0, 0.0),
         (("probe", "rows", 0, "stage"), 0, 1),
+        (("probe", "rows", 0, "n_test"), 0, 1),
         (("probe", "rows", 0, "ncm trained"), 1.01, 1.0),
         (("probe", "rows", 0, "ncm random se"), -0.01, 0.0),
         (("probe", "rows", 0, "purity random"), 1.5, 1.0),
@@ -507,3 +511,14 @@ def test_an_invalid_result_is_refused_and_not_written(tiny_run: dict, tmp_path: 
     with pytest.raises(ResultError, match=r"r\.json\.seed: -1 is less than the minimum"):
         save_result(bad, tmp_path / "g" / "r.json")
     assert not (tmp_path / "g" / "r.json").exists()
+
+
+def test_aggregate_averages_each_runs_best_validation_accuracy_over_seeds(tiny_run: dict) -> None:
+    """Best epochs 0.5 and 0.8 (last epochs 0.4 and 0.8): mean 0.65 over two seeds."""
+    runs = [_seeded(tiny_run, "vgg11", s, 10.0) for s in range(2)]
+    first = tiny_run["history"][0]
+    for run, accs in zip(runs, ([0.2, 0.5, 0.4], [0.3, 0.8]), strict=True):
+        run["history"] = [{**first, "epoch": e, "val_acc": a} for e, a in enumerate(accs, 1)]
+    row = aggregate(runs_frame(runs)).iloc[0]
+    assert row["best_val_acc mean"] == pytest.approx(0.65)
+    assert row["best_val_acc count"] == 2

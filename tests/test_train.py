@@ -638,3 +638,36 @@ def test_the_weights_digest_is_sha256_of_names_and_fp32_bytes_in_order() -> None
         b"weight" + struct.pack("<2f", 0.5, -1.0) + b"bias" + struct.pack("<f", 2.0)
     ).hexdigest()
     assert weights_digest(layer) == expected
+
+
+def test_exactly_one_full_batch_of_training_images_is_enough(tiny: CIFAR10) -> None:
+    """TINY leaves 100 training images: a batch of 100 is one full batch, of 101 none."""
+    cpu = torch.device("cpu")
+    split = train_module.prepare(tiny, preset("smoke", **{**TINY, "batch_size": 100}), cpu)
+    assert split.sizes["n_train"] == 100
+    with pytest.raises(ValueError, match=r"^100 training images .* no full batch of 101;"):
+        train_module.prepare(tiny, preset("smoke", **{**TINY, "batch_size": 101}), cpu)
+
+
+@pytest.mark.parametrize("n_train, n_test", [(None, 20), (60, None), (40, 30)])
+def test_the_training_and_test_subsets_take_each_their_own_size(
+    tiny: CIFAR10, n_train: int | None, n_test: int | None
+) -> None:
+    """Of 100 training (after 20 held out) and 40 test images; None keeps them all."""
+    cfg = preset("smoke", **{**TINY, "n_train": n_train, "n_test": n_test})
+    split = train_module.prepare(tiny, cfg, torch.device("cpu"))
+    sizes = {"n_train": n_train or 100, "n_val": 20, "n_test": n_test or 40}
+    assert split.sizes == sizes
+    assert (len(split.train[1]), len(split.val[1]), len(split.test[1])) == tuple(sizes.values())
+
+
+def test_a_run_that_diverges_saves_no_net(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its weights are no result: no model file, no digest, no test metrics."""
+    monkeypatch.setattr(train_module, "train_epoch", lambda run, bar, epoch: (150.0, 0.1))
+    cfg = preset("smoke", epochs=2, eval_scales=(), **TINY)
+    result = train(cfg, tiny, run_id="d", progress=False, model_path=tmp_path / "m.pt")
+    assert (result["status"], result["diverged_epoch"], result["history"]) == ("diverged", 1, [])
+    assert result["model_sha256"] is None and result["test"] == {}
+    assert not (tmp_path / "m.pt").exists()
