@@ -8,7 +8,7 @@ folder, plants the change there, and runs the test files that cover the mutated 
 package; the real ``src/`` is never written). A mutant is caught when those tests fail. It then
 prints one row per mutant and the catch rate.
 
-Thirteen sets, and all of them:
+Fourteen sets, and all of them:
 
 - ``fresh`` (the default): bugs of the usual kinds in places the planted bugs of issue 12 did not
   touch, for an honest estimate of what the fast suite catches;
@@ -36,7 +36,8 @@ Thirteen sets, and all of them:
 - ``round10``: a blind tenth round, chosen and kept unseen in the same way;
 - ``round11``: a blind eleventh round, chosen and kept unseen in the same way;
 - ``round12``: a blind twelfth round, chosen and kept unseen in the same way;
-- ``all``: the thirteen together.
+- ``round13``: a blind thirteenth round, chosen and kept unseen in the same way;
+- ``all``: the fourteen together.
 
 Run from the checkout root (it takes tens of minutes on two CPU cores; one mutant at a time)::
 
@@ -53,6 +54,7 @@ Run from the checkout root (it takes tens of minutes on two CPU cores; one mutan
     .venv/bin/python benchmarks/mutants.py --set round10 --make-test --book  # the tenth
     .venv/bin/python benchmarks/mutants.py --set round11 --make-test --book  # the eleventh
     .venv/bin/python benchmarks/mutants.py --set round12 --make-test --book  # the twelfth
+    .venv/bin/python benchmarks/mutants.py --set round13 --make-test --book  # the thirteenth
     .venv/bin/python benchmarks/mutants.py --only step-milestone-off-by-one --no-baseline
     .venv/bin/python benchmarks/mutants.py --list                    # names, nothing run
 
@@ -2372,6 +2374,177 @@ ROUND12: tuple[Mutant, ...] = (
     ),
 )
 
+ROUND13: tuple[Mutant, ...] = (
+    Mutant(
+        "retest-looks-for-nets-outside-the-tier-folder",
+        "cli.py",
+        "models = args.checkpoints / TIERS[args.preset]",
+        "models = args.checkpoints",
+        "wrong folder",
+    ),
+    Mutant(
+        "default-book-folder-is-docs",
+        "chapters.py",
+        'BOOK = ROOT / "book"',
+        'BOOK = ROOT / "docs"',
+        "wrong folder",
+    ),
+    Mutant(
+        "atomic-write-ignores-text-mode",
+        "files.py",
+        "with os.fdopen(fd, mode) as f:",
+        'with os.fdopen(fd, "wb") as f:',
+        "dropped argument",
+    ),
+    Mutant(
+        "tar-gz-source-named-by-stem",
+        "engine/data.py",
+        "name, checksum = path.name.removesuffix(_suffix(path.name)), _sha256(path)",
+        "name, checksum = path.stem, _sha256(path)",
+        "wrong variable",
+    ),
+    Mutant(
+        "jitter-smin-equal-to-image-side-refused",
+        "engine/loader.py",
+        "not min(images.shape[-2:]) <= jitter[0] <= jitter[1]",
+        "not min(images.shape[-2:]) < jitter[0] <= jitter[1]",
+        "boundary",
+    ),
+    Mutant(
+        "validation-split-follows-the-run-seed",
+        "engine/train.py",
+        "split_validation(data, cfg.n_val, seed=0)",
+        "split_validation(data, cfg.n_val, seed=cfg.seed)",
+        "wrong argument",
+    ),
+    Mutant(
+        "grid-results-ordered-by-run-then-seed",
+        "engine/grids.py",
+        'ordered = [f"{name}/{r}-s{s}" for s in seeds for r in names]',
+        'ordered = [f"{name}/{r}-s{s}" for r in names for s in seeds]',
+        "swapped arguments",
+    ),
+    Mutant(
+        "missing-checkpoint-reported-unreadable",
+        "engine/checkpoint.py",
+        "    if not path.exists():\n        return None\n    try:",
+        "    try:",
+        "dropped check",
+    ),
+    Mutant(
+        "imagenet-history-epochs-count-from-zero",
+        "engine/ddp.py",
+        'line = {"epoch": epoch + 1, "train_loss": loss,',
+        'line = {"epoch": epoch, "train_loss": loss,',
+        "off-by-one",
+    ),
+    Mutant(
+        "cpu-only-machine-looks-for-cuda-devices",
+        "engine/distributed.py",
+        'if name == "cpu" or not torch.cuda.is_available():',
+        'if name == "cpu" and not torch.cuda.is_available():',
+        "wrong condition",
+    ),
+    Mutant(
+        "imagenet-crop-never-at-the-last-row",
+        "engine/imagenet.py",
+        "top = int(torch.randint(0, h - cfg.crop + 1, (), generator=g))",
+        "top = int(torch.randint(0, h - cfg.crop, (), generator=g))",
+        "off-by-one",
+    ),
+    Mutant(
+        "folder-flip-view-drops-the-original",
+        "engine/evaluate.py",
+        'views = {"centre": p, "flip": (p + pf) / 2}',
+        'views = {"centre": p, "flip": pf}',
+        "wrong reduction",
+    ),
+    Mutant(
+        "n-train-of-one-batch-refused",
+        "engine/presets.py",
+        "self.n_train is not None and self.n_train < self.batch_size",
+        "self.n_train is not None and self.n_train <= self.batch_size",
+        "boundary",
+    ),
+    Mutant(
+        "clean-checkout-recorded-dirty",
+        "engine/provenance.py",
+        "return commit, bool(dirty)",
+        "return commit, dirty is not None",
+        "wrong condition",
+    ),
+    Mutant(
+        "retest-grid-misses-a-net-in-an-existing-folder",
+        "engine/retest.py",
+        "(todo if model.exists() else missing)",
+        "(todo if model.parent.exists() else missing)",
+        "wrong condition",
+    ),
+    Mutant(
+        "load-model-keeps-the-derived-stages-field",
+        "engine/nets.py",
+        'if k != "stages"',
+        'if k != "stage"',
+        "wrong constant",
+    ),
+    Mutant(
+        "config-b-has-three-convs-in-stage-3",
+        "arch/configs.py",
+        '"B": [[_C3[64]] * 2, [_C3[128]] * 2, [_C3[256]] * 2,',
+        '"B": [[_C3[64]] * 2, [_C3[128]] * 2, [_C3[256]] * 3,',
+        "wrong constant",
+    ),
+    Mutant(
+        "activation-bytes-for-one-image",
+        "analysis/cost.py",
+        '"act_bytes": activations * batch * bytes_per_value,',
+        '"act_bytes": activations * bytes_per_value,',
+        "dropped factor",
+    ),
+    Mutant(
+        "clearly-lower-never-contradicts-higher",
+        "report/significance.py",
+        "elif went_lower or went_higher:",
+        "elif went_higher:",
+        "wrong condition",
+    ),
+    Mutant(
+        "every-run-labelled-warm-started",
+        "results/io.py",
+        '("+warm" if config.get("warm_start") else "")',
+        '("+warm" if "warm_start" in config else "")',
+        "wrong condition",
+    ),
+    Mutant(
+        "depth-clear-only-when-error-rises",
+        "report/depth.py",
+        '"clear": bool(abs(t) > crit),',
+        '"clear": bool(t > crit),',
+        "wrong condition",
+    ),
+    Mutant(
+        "probe-compares-with-random-first-stage",
+        "report/features.py",
+        't["ncm random"].iloc[-1]',
+        't["ncm random"].iloc[0]',
+        "off-by-one",
+    ),
+    Mutant(
+        "table1-cell-swaps-kernel-and-channels",
+        "analysis/summary.py",
+        'f"conv{layer[0]}-{layer[1]}"',
+        'f"conv{layer[1]}-{layer[0]}"',
+        "swapped arguments",
+    ),
+    Mutant(
+        "wall-times-shared-count-left-missing",
+        "results/recorded.py",
+        "shared.reindex(table.index, fill_value=0)",
+        "shared.reindex(table.index)",
+        "dropped argument",
+    ),
+)
+
 SETS: dict[str, tuple[Mutant, ...]] = {
     "fresh": FRESH,
     "issue": ISSUE,
@@ -2386,6 +2559,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
     "round10": ROUND10,
     "round11": ROUND11,
     "round12": ROUND12,
+    "round13": ROUND13,
     "all": (
         FRESH
         + ISSUE
@@ -2400,6 +2574,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
         + ROUND10
         + ROUND11
         + ROUND12
+        + ROUND13
     ),
 }
 
