@@ -90,6 +90,16 @@ def test_fc_verdict_follows_the_shares_it_is_given() -> None:
     assert claims.fc_share(far).verdict == "not reproduced"
 
 
+@pytest.mark.parametrize(
+    ("mac_share", "inside"), [(0.70, True), (0.90, True), (0.6999, False), (0.9001, False)]
+)
+def test_the_fc_band_holds_both_its_ends(mac_share: float, inside: bool) -> None:
+    """The blog's "about 80 %" is 70-90 % with both ends in: a share of exactly 0.70 or 0.90
+    counts as near, one a hair outside does not."""
+    totals = {"A": {"fc_param_share": 0.9, "fc_mac_share": mac_share}}
+    assert claims.fc_share(totals).verdict == ("reproduced" if inside else "not reproduced")
+
+
 def test_ilsvrc_ranking_is_checked_against_its_sources() -> None:
     v = claims.ilsvrc_ranking()
     assert v.verdict == "reproduced"
