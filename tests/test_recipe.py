@@ -103,6 +103,19 @@ def test_prepare_holds_out_validation_images_the_training_split_never_sees() -> 
     assert split.mean != channel_stats(data.train_images)[0]
 
 
+def test_every_seed_holds_out_the_same_validation_images() -> None:
+    """Seeds compare nets on one split: the held-out images do not follow the run's seed."""
+    data = tiny_cifar(n_train=12)
+    data.train_images[:, 0, 0, 0] = torch.arange(len(data.train_labels))  # an id per image
+    held_out = [
+        prepare(data, preset("smoke", n_val=20, n_train=None, seed=s), torch.device("cpu"))
+        for s in (0, 3, 7)
+    ]
+    ids = [sorted(split.val[0][:, 0, 0, 0].tolist()) for split in held_out]
+    assert len(ids[0]) == 20 and ids[1] == ids[0] and ids[2] == ids[0]
+    assert ids[0] == sorted(split_validation(data, 20, seed=0)[2][:, 0, 0, 0].tolist())
+
+
 def test_the_t_test_has_na_plus_nb_minus_two_degrees_of_freedom() -> None:
     runs = [fake_run("vgg11", False, s, e) for s, e in enumerate((10.0, 11.0, 12.0))]
     runs += [fake_run("vgg13", False, s, e) for s, e in enumerate((14.0, 15.0, 16.0, 15.0))]

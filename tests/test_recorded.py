@@ -226,6 +226,20 @@ def test_wall_times_average_the_images_per_second_of_the_trained_runs() -> None:
     assert row["images_per_s"] == pytest.approx(200.0) and row["wall_time_s"] == 3.0
 
 
+def test_a_grid_without_shared_runs_counts_zero_shared_not_a_gap() -> None:
+    """Two grids, one sharing a run with the other: the sharing one counts 1, the other 0 (an
+    integer column the book prints as counts, with no empty cell)."""
+    run = {"preset": "cpu", "provenance": {"device": "cpu"}, "wall_time_s": 2.0}
+    runs = [
+        {**run, "grid": "depth", "images_per_s": 50.0},
+        {**run, "grid": "lrn", "images_per_s": 70.0},
+        {**run, "grid": "lrn", "images_per_s": 90.0, "shared_with": "depth/vgg11-s0"},
+    ]
+    table = recorded.wall_times(runs).set_index("grid")
+    assert table["shared"].to_dict() == {"depth": 0, "lrn": 1}
+    assert table["shared"].dtype.kind == "i" and table["runs"].to_dict() == {"depth": 1, "lrn": 1}
+
+
 def test_each_benchmark_row_reads_its_own_measured_and_baseline_fields(tmp_path: Path) -> None:
     folder = tmp_path / "benchmarks"
     folder.mkdir()

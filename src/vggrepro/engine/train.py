@@ -55,7 +55,8 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tens
 
 
 def prepare(data: CIFAR10, cfg: TrainConfig, device: torch.device) -> Split:
-    """Hold out the validation split, take subsets, compute channel statistics, move to device."""
+    """Hold out the validation split (the same images for every seed, so that seeds compare nets
+    on one split), take subsets, compute channel statistics, move to device."""
     try:
         train_x, train_y, val_x, val_y = split_validation(data, cfg.n_val, seed=0)
     except ValueError as e:
