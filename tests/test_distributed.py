@@ -511,6 +511,36 @@ def test_the_imagenet_preset_needs_its_data_folder(capsys: pytest.CaptureFixture
     assert "--preset imagenet needs --data" in err
 
 
+@pytest.mark.parametrize("given", [False, True])
+def test_an_imagenet_run_writes_its_results_under_results_imagenet_unless_told(
+    given: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """Without --out the results file goes to results/imagenet/<run>.json (not the CIFAR
+    single-run folder); with --out, to the folder given. Training is stubbed: only where the
+    command sends the file is under test."""
+    root = write_folder(tmp_path / "data", per_class=2)
+    argv = _imagenet(root, tmp_path)
+    if not given:
+        at = argv.index("--out")
+        del argv[at : at + 2]
+    seen: dict[str, Path] = {}
+
+    def fake_train(cfg, data, world, device, *, run_id: str, out: Path, **_) -> dict:
+        seen["out"], seen["run_id"] = out, run_id
+        return {"status": "completed", "test": {"centre": {"top1_error": 12.5}}}
+
+    monkeypatch.setattr(cli, "train_imagenet", fake_train)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 0
+    folder = tmp_path / "out" if given else Path("results") / "imagenet"
+    tag = seen["run_id"].removeprefix("imagenet/")
+    assert seen["out"] == folder / f"{tag}.json" and (tmp_path / folder).is_dir()
+    assert capsys.readouterr().out.strip().endswith(f"-> {folder / tag}.json")
+
+
 def _no_val(root: Path) -> None:
     shutil.rmtree(root / "val")
 

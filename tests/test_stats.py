@@ -93,6 +93,9 @@ def test_pooled_std_matches_the_definition_and_skips_single_values() -> None:
     want = math.sqrt(((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / math.sqrt(3)
     got = significance.pooled_std([a.std(ddof=1), b.std(ddof=1), 99.0], [3, 2, 1])
     assert got == pytest.approx(want)
+    # A single run's spread is undefined (pandas gives NaN): it must not poison the pool.
+    lone = significance.pooled_std([a.std(ddof=1), float("nan"), b.std(ddof=1)], [3, 1, 2])
+    assert lone == pytest.approx(want)
     assert math.isnan(significance.pooled_std([5.0, float("nan")], [1, 0]))
 
 

@@ -192,6 +192,16 @@ def test_saved_model_round_trips_in_fp16(tiny: CIFAR10, tmp_path: Path) -> None:
     assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "m.pt").stat().st_size
 
 
+def test_a_missing_net_stays_a_missing_file_and_a_foreign_file_is_named(tmp_path: Path) -> None:
+    """A path with no file is an OSError (FileNotFoundError) that callers report as such; a
+    file that is there but holds no saved net is a ValueError naming it."""
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match=r"junk\.pt is not a net saved by --save-model"):
+        load_model(tmp_path / "junk.pt")
+
+
 def test_the_weights_digest_covers_every_weight_and_the_batch_norm_statistics(
     tmp_path: Path,
 ) -> None:
