@@ -8,7 +8,7 @@ folder, plants the change there, and runs the test files that cover the mutated 
 package; the real ``src/`` is never written). A mutant is caught when those tests fail. It then
 prints one row per mutant and the catch rate.
 
-Fifteen sets, and all of them:
+Sixteen sets, and all of them:
 
 - ``fresh`` (the default): bugs of the usual kinds in places the planted bugs of issue 12 did not
   touch, for an honest estimate of what the fast suite catches;
@@ -38,7 +38,8 @@ Fifteen sets, and all of them:
 - ``round12``: a blind twelfth round, chosen and kept unseen in the same way;
 - ``round13``: a blind thirteenth round, chosen and kept unseen in the same way;
 - ``round14``: a blind fourteenth round, chosen and kept unseen in the same way;
-- ``all``: the fifteen together.
+- ``round15``: a blind fifteenth round, chosen and kept unseen in the same way;
+- ``all``: the sixteen together.
 
 Run from the checkout root (it takes tens of minutes on two CPU cores; one mutant at a time)::
 
@@ -57,6 +58,7 @@ Run from the checkout root (it takes tens of minutes on two CPU cores; one mutan
     .venv/bin/python benchmarks/mutants.py --set round12 --make-test --book  # the twelfth
     .venv/bin/python benchmarks/mutants.py --set round13 --make-test --book  # the thirteenth
     .venv/bin/python benchmarks/mutants.py --set round14 --make-test --book  # the fourteenth
+    .venv/bin/python benchmarks/mutants.py --set round15 --make-test --book  # the fifteenth
     .venv/bin/python benchmarks/mutants.py --only step-milestone-off-by-one --no-baseline
     .venv/bin/python benchmarks/mutants.py --list                    # names, nothing run
 
@@ -2718,6 +2720,177 @@ ROUND14: tuple[Mutant, ...] = (
     ),
 )
 
+ROUND15: tuple[Mutant, ...] = (
+    Mutant(
+        "imagenet-config-ignores-epochs",
+        "cli.py",
+        'names = (set(TRAIN_OPTIONS) | set(IMAGENET_OPTIONS) | {"epochs"}) & args.given',
+        "names = (set(TRAIN_OPTIONS) | set(IMAGENET_OPTIONS)) & args.given",
+        "dropped argument",
+    ),
+    Mutant(
+        "chapter-names-default-looks-in-notebooks-folder",
+        "chapters.py",
+        '(default: ``BOOK``)."""\n    book = book or BOOK',
+        '(default: ``BOOK``)."""\n    book = book or NOTEBOOKS',
+        "wrong folder",
+    ),
+    Mutant(
+        "atomic-write-defaults-to-text-mode",
+        "files.py",
+        'def atomic_write(path: Path, mode: str = "wb")',
+        'def atomic_write(path: Path, mode: str = "w")',
+        "wrong default",
+    ),
+    Mutant(
+        "test-class-names-only-counted",
+        "engine/data.py",
+        "if test_classes != classes:",
+        "if len(test_classes) != len(classes):",
+        "missing validation",
+    ),
+    Mutant(
+        "jitter-uses-first-batch-scale-throughout",
+        "engine/loader.py",
+        "x = random_crop(resize(x, scales[i]), h, w, g)",
+        "x = random_crop(resize(x, scales[0]), h, w, g)",
+        "wrong variable",
+    ),
+    Mutant(
+        "diverged-net-saved-to-model-path",
+        "engine/train.py",
+        "if model_path is not None and trained:",
+        "if model_path is not None:",
+        "dropped check",
+    ),
+    Mutant(
+        "all-grid-knows-no-runs",
+        "engine/grids.py",
+        'known = {r for g, named in GRIDS.items() if name in (g, "all") for r in named}',
+        "known = {r for g, named in GRIDS.items() if name == g for r in named}",
+        "wrong condition",
+    ),
+    Mutant(
+        "checkpoint-missing-part-silently-fresh",
+        "engine/checkpoint.py",
+        "part.load_state_dict(state[name])",
+        "part.load_state_dict(state.get(name, part.state_dict()))",
+        "exception not caught",
+    ),
+    Mutant(
+        "imagenet-plateau-steps-on-training-accuracy",
+        "engine/ddp.py",
+        "run.scheduler.step(val_acc)",
+        "run.scheduler.step(acc)",
+        "wrong variable",
+    ),
+    Mutant(
+        "rank-and-world-size-read-swapped",
+        "engine/distributed.py",
+        "rank, size, local = (int(env[name]) for name in RENDEZVOUS[:3])",
+        "size, rank, local = (int(env[name]) for name in RENDEZVOUS[:3])",
+        "swapped arguments",
+    ),
+    Mutant(
+        "imagenet-std-is-the-variance",
+        "engine/imagenet.py",
+        "tuple(cov.diagonal().clamp_min(0).sqrt().tolist())",
+        "tuple(cov.diagonal().clamp_min(0).tolist())",
+        "wrong reduction",
+    ),
+    Mutant(
+        "multi-crop-drops-the-flips",
+        "engine/evaluate.py",
+        "crops_all += [sum(both(model, c)) / 2 for c in _crops(xq, size)]",
+        "crops_all += [both(model, c)[0] for c in _crops(xq, size)]",
+        "dropped argument",
+    ),
+    Mutant(
+        "warm-started-deep-imagenet-net-refused",
+        "engine/presets.py",
+        'if resolve(self.arch) not in SHALLOW and self.init == "paper" and not self.warm_start:',
+        'if resolve(self.arch) not in SHALLOW and self.init == "paper":',
+        "wrong condition",
+    ),
+    Mutant(
+        "git-commit-recorded-short",
+        "engine/provenance.py",
+        'commit = _git(["rev-parse", "HEAD"], repo)',
+        'commit = _git(["rev-parse", "--short", "HEAD"], repo)',
+        "wrong constant",
+    ),
+    Mutant(
+        "retest-accepts-net-without-recorded-digest",
+        "engine/retest.py",
+        'if result.get("model_sha256") != weights_digest(model):',
+        'if result.get("model_sha256") not in (None, weights_digest(model)):',
+        "missing validation",
+    ),
+    Mutant(
+        "weights-digest-ignores-tensor-names",
+        "engine/nets.py",
+        "        h.update(name.encode())\n",
+        "",
+        "dropped argument",
+    ),
+    Mutant(
+        "resolution-check-allows-one-pool-too-many",
+        "arch/configs.py",
+        "if self.resolution < 2**N_POOLS:",
+        "if self.resolution < 2**(N_POOLS - 1):",
+        "boundary",
+    ),
+    Mutant(
+        "paper-literal-init-uses-paper-std",
+        "arch/initialisation.py",
+        '"paper_literal": _normal(1e-1),',
+        '"paper_literal": _normal(1e-2),',
+        "wrong constant",
+    ),
+    Mutant(
+        "torchinfo-count-drops-conv-biases",
+        "analysis/cost.py",
+        "torchinfo = params * h * w * batch",
+        "torchinfo = weights * h * w * batch",
+        "wrong variable",
+    ),
+    Mutant(
+        "layer-listing-shape-only-for-convs",
+        "analysis/summary.py",
+        'shape = f"{side}×{side}×" if layer.kind != "fc" else ""',
+        'shape = f"{side}×{side}×" if layer.kind == "conv" else ""',
+        "wrong condition",
+    ),
+    Mutant(
+        "higher-claim-needs-no-clear-difference",
+        "report/significance.py",
+        "went_higher = c.clear and c.diff > 0",
+        "went_higher = c.diff > 0",
+        "dropped check",
+    ),
+    Mutant(
+        "submission-depths-exclude-the-shallowest",
+        "report/claims.py",
+        "shallow <= d <= e <= deep",
+        "shallow < d <= e <= deep",
+        "boundary",
+    ),
+    Mutant(
+        "val-acc-range-unchecked",
+        "results/schema.py",
+        '"val_acc": _SHARE,',
+        '"val_acc": {"type": "number"},',
+        "missing validation",
+    ),
+    Mutant(
+        "scale-label-holds-out-the-test-count",
+        "results/recorded.py",
+        'held = values(lambda n: f"{n:,}", (r["data"]["n_val"] for r in runs))',
+        'held = values(lambda n: f"{n:,}", (r["data"]["n_test"] for r in runs))',
+        "wrong variable",
+    ),
+)
+
 SETS: dict[str, tuple[Mutant, ...]] = {
     "fresh": FRESH,
     "issue": ISSUE,
@@ -2734,6 +2907,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
     "round12": ROUND12,
     "round13": ROUND13,
     "round14": ROUND14,
+    "round15": ROUND15,
     "all": (
         FRESH
         + ISSUE
@@ -2750,6 +2924,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
         + ROUND12
         + ROUND13
         + ROUND14
+        + ROUND15
     ),
 }
 
