@@ -104,6 +104,15 @@ def test_a_stalled_cell_is_one_line_naming_the_chapter_and_its_timeout(
     assert cli.parser().parse_args(["chapter", "slow"]).timeout == 1200
 
 
+def test_by_default_the_chapters_are_the_books_pages_with_code() -> None:
+    """Without a folder, ``chapter_names`` reads the book's sources (not the executed
+    notebooks): the computed chapters are there, each a page of ``book/``."""
+    names = chapters.chapter_names()
+    assert {"architecture", "cost", "depth", "training", "claims"} <= set(names)
+    assert names == sorted(names)
+    assert all((chapters.BOOK / f"{name}.md").is_file() for name in names)
+
+
 def test_chapters_are_listed_by_name_and_a_prose_page_is_no_chapter(
     book: Path, tmp_path: Path
 ) -> None:

@@ -622,6 +622,13 @@ def _test_lacks_a_class(tmp: Path) -> Path:
     return tree
 
 
+def _test_class_renamed(tmp: Path) -> Path:
+    """Ten classes on each side, but test/ names one differently: the labels would not match."""
+    tree = write_tree(tmp / "tree")
+    (tree / "test" / "cat").rename(tree / "test" / "kitten")
+    return tree
+
+
 def _unreadable(tmp: Path) -> Path:
     tree = write_tree(tmp / "tree")
     (tree / "test" / "frog" / "0001.png").write_bytes(b"not an image at all")
@@ -670,6 +677,7 @@ BAD_FOLDERS = [
     (_image_in_a_subfolder, "train/cat/extra/0.png is not inside"),
     (_nine_classes, "9 class folders"),
     (_test_lacks_a_class, "but test/ has ['airplane', 'automobile', 'bird', 'deer'"),
+    (_test_class_renamed, "but test/ has ['airplane', 'automobile', 'bird', 'deer'"),
     (_unreadable, "cannot decode test/frog/0001.png"),
     (_empty_file, "cannot decode test/frog/0001.png"),
     (_wrong_size, "train/deer/0002.png is 33x32 with 3 channel"),

@@ -41,7 +41,7 @@ from vggrepro.engine.imagenet import (
     train_loader,
 )
 from vggrepro.engine.nets import load_model
-from vggrepro.engine.presets import imagenet_preset
+from vggrepro.engine.presets import ImageNetConfig, imagenet_preset
 from vggrepro.report.training import PAPER_RECIPE
 from vggrepro.results.io import load_result
 
@@ -541,6 +541,28 @@ def test_an_imagenet_run_writes_its_results_under_results_imagenet_unless_told(
     assert capsys.readouterr().out.strip().endswith(f"-> {folder / tag}.json")
 
 
+def test_every_option_given_to_the_imagenet_preset_reaches_its_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the command line gives overrides the preset, --epochs included (the preset's 74
+    epochs would otherwise run); an option not given keeps the paper's value. Training is
+    stubbed: only the configuration it receives is under test."""
+    seen: dict[str, ImageNetConfig] = {}
+
+    def fake_train(cfg, data, world, device, **_) -> dict:
+        seen["cfg"] = cfg
+        return {"status": "completed", "test": {}}
+
+    monkeypatch.setattr(cli, "train_imagenet", fake_train)
+    argv = _imagenet(write_folder(tmp_path / "data", per_class=2), tmp_path, "--lr", "0.05")
+    assert cli.main(argv) == 0
+    cfg = seen["cfg"]
+    given = {"epochs": 1, "width": 0.0625, "fc_width": 16, "crop": 32, "scale": 32,
+             "eval_scales": (32, 48), "batch_size": 8, "lr": 0.05}  # fmt: skip
+    assert {name: getattr(cfg, name) for name in given} == given
+    assert (cfg.momentum, cfg.weight_decay, cfg.dropout) == (0.9, 5e-4, 0.5)
+
+
 def _no_val(root: Path) -> None:
     shutil.rmtree(root / "val")
 
@@ -897,6 +919,23 @@ def test_an_imagenet_run_resumes_only_its_own_data_and_records_each_epochs_rate(
     assert 1000 <= again["wall_time_s"] < 1000 + 60
     other = write_folder(tmp_path / "other", per_class=5)
     assert run(scan(other))["train_time_s"] < 500
+
+
+def test_the_imagenet_schedule_follows_validation_not_training_accuracy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training accuracy climbs every epoch while validation accuracy is stuck at 0.5: the
+    plateau is the validation one, so the rate drops after the third epoch without a better
+    validation accuracy, as the paper's recipe says."""
+    climbing = iter([(1.5, 0.1 * e) for e in range(1, 7)])
+    monkeypatch.setattr(ddp, "train_epoch", lambda run, epoch, bar: next(climbing))
+    monkeypatch.setattr(ddp, "validate", lambda run: 0.5)
+    data = scan(write_folder(tmp_path / "data", per_class=4))
+    cfg = imagenet_preset(**{**TINY, "epochs": 6})
+    result = train_imagenet(cfg, data, World(), torch.device("cpu"), run_id="imagenet/t",
+                            workers=0, progress=False)  # fmt: skip
+    assert [h["lr"] for h in result["history"]] == pytest.approx([0.01] * 4 + [0.001] * 2)
+    assert [h["val_acc"] for h in result["history"]] == [0.5] * 6
 
 
 def test_jittering_draws_every_scale_of_its_range_both_ends_included(

@@ -23,7 +23,7 @@ from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import build
 from vggrepro.engine import presets
 from vggrepro.engine import train as train_module
-from vggrepro.engine.checkpoint import load_checkpoint
+from vggrepro.engine.checkpoint import load_checkpoint, save_checkpoint
 from vggrepro.engine.data import CIFAR10, split_validation
 from vggrepro.engine.loader import DeviceLoader
 from vggrepro.engine.nets import load_model, save_model, weights_digest
@@ -513,6 +513,23 @@ def test_an_unreadable_checkpoint_is_named_whatever_torch_raises(
     path.write_bytes(content)
     with pytest.raises(ValueError, match=rf"^{path}: unreadable checkpoint \({error}\); delete"):
         load_checkpoint(path, {"run": "x"}, {}, torch.device("cpu"))
+
+
+def test_a_checkpoint_without_one_of_the_runs_parts_is_refused_not_half_resumed(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint of this run that lacks the optimizer's state (written by an older version,
+    or edited by hand) is an error naming the file and the missing part: resuming the weights
+    with a fresh momentum buffer and schedule would silently change the run."""
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    progress = {"epoch": 1, "history": [], "train_time": 0.0, "wall_time": 0.0}
+    cpu, path = torch.device("cpu"), tmp_path / "run.ckpt.pt"
+    save_checkpoint(path, {"run": "x"}, {"model": net}, progress, cpu)
+    assert load_checkpoint(path, {"run": "x"}, {"model": net}, cpu) == progress
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, {"run": "x"}, {"model": net, "opt": opt}, cpu)
+    assert str(info.value) == f"{path}: checkpoint lacks opt; delete it to start this run over"
 
 
 def test_a_checkpoint_of_another_device_or_config_is_not_resumed(

@@ -44,7 +44,8 @@ def load_checkpoint(
 ) -> dict | None:
     """Restore ``parts`` and the random number generators from ``path`` and return the progress
     saved with them; None (nothing restored) when there is no checkpoint or it belongs to
-    another run. Raises ``ValueError`` for a file that is not a readable checkpoint."""
+    another run. Raises ``ValueError`` for a file that is not a readable checkpoint or lacks
+    one of ``parts``."""
     if not path.exists():
         return None
     try:  # on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest
@@ -55,6 +56,11 @@ def load_checkpoint(
         ) from None
     if not all(state.get(k) == v for k, v in run.items()):
         return None
+    missing = sorted(set(parts) - set(state))
+    if missing:  # restoring the rest alone would resume with a fresh optimizer or schedule
+        raise ValueError(
+            f"{path}: checkpoint lacks {', '.join(missing)}; delete it to start this run over"
+        )
     for name, part in parts.items():
         part.load_state_dict(state[name])
     _set_rng_state(state["rng"], device)
