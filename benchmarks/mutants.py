@@ -8,7 +8,7 @@ folder, plants the change there, and runs the test files that cover the mutated 
 package; the real ``src/`` is never written). A mutant is caught when those tests fail. It then
 prints one row per mutant and the catch rate.
 
-Sixteen sets, and all of them:
+Seventeen sets, and all of them:
 
 - ``fresh`` (the default): bugs of the usual kinds in places the planted bugs of issue 12 did not
   touch, for an honest estimate of what the fast suite catches;
@@ -39,7 +39,8 @@ Sixteen sets, and all of them:
 - ``round13``: a blind thirteenth round, chosen and kept unseen in the same way;
 - ``round14``: a blind fourteenth round, chosen and kept unseen in the same way;
 - ``round15``: a blind fifteenth round, chosen and kept unseen in the same way;
-- ``all``: the sixteen together.
+- ``round16``: a blind sixteenth round, chosen and kept unseen in the same way;
+- ``all``: the seventeen together.
 
 Run from the checkout root (it takes tens of minutes on two CPU cores; one mutant at a time)::
 
@@ -59,6 +60,7 @@ Run from the checkout root (it takes tens of minutes on two CPU cores; one mutan
     .venv/bin/python benchmarks/mutants.py --set round13 --make-test --book  # the thirteenth
     .venv/bin/python benchmarks/mutants.py --set round14 --make-test --book  # the fourteenth
     .venv/bin/python benchmarks/mutants.py --set round15 --make-test --book  # the fifteenth
+    .venv/bin/python benchmarks/mutants.py --set round16 --make-test --book  # the sixteenth
     .venv/bin/python benchmarks/mutants.py --only step-milestone-off-by-one --no-baseline
     .venv/bin/python benchmarks/mutants.py --list                    # names, nothing run
 
@@ -2892,6 +2894,178 @@ ROUND15: tuple[Mutant, ...] = (
     ),
 )
 
+ROUND16: tuple[Mutant, ...] = (
+    Mutant(
+        "retest-out-folder-loses-grid-subfolder",
+        "cli.py",
+        'folder = (args.out or Path("results") / TIERS[args.preset]) / args.grid',
+        'folder = args.out or Path("results") / TIERS[args.preset] / args.grid',
+        "wrong folder",
+    ),
+    Mutant(
+        "loader-workers-accepted-outside-imagenet",
+        "cli.py",
+        "    flags = {name: flag for name, (flag, _) in IMAGENET_OPTIONS.items()}\n"
+        '    flags["loader_workers"] = "--loader-workers"\n',
+        "    flags = {name: flag for name, (flag, _) in IMAGENET_OPTIONS.items()}\n",
+        "dropped check",
+    ),
+    Mutant(
+        "executed-chapter-written-into-book-folder",
+        "chapters.py",
+        "name: str, out: Path = NOTEBOOKS, book: Path | None = None",
+        "name: str, out: Path = BOOK, book: Path | None = None",
+        "wrong default",
+    ),
+    Mutant(
+        "atomic-write-takes-no-string-path",
+        "files.py",
+        "    path = Path(path)\n",
+        "",
+        "dropped conversion",
+    ),
+    Mutant(
+        "too-few-class-folders-accepted",
+        "engine/data.py",
+        "if len(classes) != NUM_CLASSES:",
+        "if len(classes) > NUM_CLASSES:",
+        "wrong condition",
+    ),
+    Mutant(
+        "loader-mean-std-channels-unchecked",
+        "engine/loader.py",
+        "if not len(mean) == len(std) == images.shape[1]:",
+        "if not len(mean) == len(std):",
+        "missing validation",
+    ),
+    Mutant(
+        "recorded-n-test-ignores-test-subset",
+        "engine/train.py",
+        '"n_test": len(test[1])}',
+        '"n_test": len(data.test_labels)}',
+        "wrong variable",
+    ),
+    Mutant(
+        "grid-all-skips-every-grid-without-runs",
+        "engine/grids.py",
+        "            if chosen == ():",
+        "            if not chosen:",
+        "wrong condition",
+    ),
+    Mutant(
+        "checkpoint-lacking-one-part-resumed",
+        "engine/checkpoint.py",
+        "    if missing:  # restoring",
+        "    if len(missing) > 1:  # restoring",
+        "off-by-one",
+    ),
+    Mutant(
+        "single-process-run-records-a-backend",
+        "engine/ddp.py",
+        '"backend": backend(run.device) if world.distributed else None,',
+        '"backend": backend(run.device),',
+        "dropped condition",
+    ),
+    Mutant(
+        "empty-rendezvous-variable-counts-as-set",
+        "engine/distributed.py",
+        "present = [name for name in RENDEZVOUS if env.get(name)]",
+        "present = [name for name in RENDEZVOUS if name in env]",
+        "wrong condition",
+    ),
+    Mutant(
+        "hidden-folder-read-as-imagenet-class",
+        "engine/imagenet.py",
+        'return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))',
+        "return sorted(e.name for e in entries if e.is_dir())",
+        "missing validation",
+    ),
+    Mutant(
+        "top5-of-fewer-classes-not-clamped",
+        "engine/evaluate.py",
+        "    k = min(k, posteriors.shape[1])\n    top = posteriors.topk(k, dim=1).indices",
+        "    top = posteriors.topk(k, dim=1).indices",
+        "boundary",
+    ),
+    Mutant(
+        "zero-colour-std-refused",
+        "engine/presets.py",
+        "if self.colour_std is not None and self.colour_std < 0:",
+        "if self.colour_std is not None and self.colour_std <= 0:",
+        "boundary",
+    ),
+    Mutant(
+        "git-commit-looked-up-from-working-folder",
+        "engine/provenance.py",
+        'repo = Path(_git(["rev-parse", "--show-toplevel"], Path(__file__).resolve().parent))',
+        'repo = Path(_git(["rev-parse", "--show-toplevel"], Path.cwd()))',
+        "wrong folder",
+    ),
+    Mutant(
+        "retest-grid-skips-missing-nets-silently",
+        "engine/retest.py",
+        "    if missing:\n        names = ",
+        "    if missing and not todo:\n        names = ",
+        "wrong condition",
+    ),
+    Mutant(
+        "saved-net-with-missing-weights-loads",
+        "engine/nets.py",
+        'model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})',
+        'model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()}, strict=False)',  # noqa: E501
+        "dropped check",
+    ),
+    Mutant(
+        "final-map-rounded-not-floored",
+        "arch/configs.py",
+        "return self.resolution // 2**N_POOLS",
+        "return round(self.resolution / 2**N_POOLS)",
+        "wrong rounding",
+    ),
+    Mutant(
+        "conv-claim-holds-with-no-3x3-convs",
+        "analysis/summary.py",
+        "len(conv3) > 0 and kept == len(conv3),",
+        "kept == len(conv3),",
+        "dropped check",
+    ),
+    Mutant(
+        "batch-norm-nets-get-paper-parameter-counts",
+        "analysis/cost.py",
+        'paper = PUBLISHED["paper_mparams"].get(spec.config) if not spec.batch_norm else None',
+        'paper = PUBLISHED["paper_mparams"].get(spec.config)',
+        "dropped condition",
+    ),
+    Mutant(
+        "one-run-arm-counted-testable",
+        "report/significance.py",
+        "self.df >= 1 and self.n_a >= 2 and self.n_b >= 2",
+        "self.df >= 1 and self.n_a >= 2",
+        "dropped check",
+    ),
+    Mutant(
+        "probe-partly-supported-on-either-test",
+        "report/features.py",
+        "    if rises and beats_random:\n",
+        "    if rises or beats_random:\n",
+        "wrong condition",
+    ),
+    Mutant(
+        "save-result-skips-validation",
+        "results/io.py",
+        "return write_json(validate(result, str(path)), path)",
+        "return write_json(result, path)",
+        "missing validation",
+    ),
+    Mutant(
+        "tested-with-counts-diverged-runs",
+        "results/recorded.py",
+        'done = [r for r in self.runs if r["status"] == "completed"]',
+        'done = [r for r in self.runs if r["status"] != "stalled"]',
+        "wrong condition",
+    ),
+)
+
 SETS: dict[str, tuple[Mutant, ...]] = {
     "fresh": FRESH,
     "issue": ISSUE,
@@ -2909,6 +3083,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
     "round13": ROUND13,
     "round14": ROUND14,
     "round15": ROUND15,
+    "round16": ROUND16,
     "all": (
         FRESH
         + ISSUE
@@ -2926,6 +3101,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
         + ROUND13
         + ROUND14
         + ROUND15
+        + ROUND16
     ),
 }
 
