@@ -631,6 +631,8 @@ def test_the_imagenet_preset_is_the_papers_recipe() -> None:
     with pytest.raises(ValueError, match="trained net A"):
         imagenet_preset(arch="vgg16")
     assert imagenet_preset(arch="vgg16", init="glorot").arch == "vgg16"
+    warm = imagenet_preset(arch="vgg16", warm_start="a.pt")  # the paper's way: from a trained A
+    assert (warm.arch, warm.init, warm.warm_start) == ("vgg16", "paper", "a.pt")
 
 
 def test_the_jittered_nets_are_tested_at_smin_the_middle_and_smax() -> None:

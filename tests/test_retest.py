@@ -56,6 +56,17 @@ def test_another_net_or_other_data_is_refused(tmp_path: Path, tiny: CIFAR10) -> 
     assert "retest" not in load_result(out)
 
 
+def test_a_run_that_recorded_no_weights_digest_takes_no_net(tmp_path: Path, tiny: CIFAR10) -> None:
+    """A results file without ``model_sha256`` (a run that saved no net) cannot vouch for any
+    net: retesting it with one is refused, however well the net would fit."""
+    out, model = _record(tmp_path, tiny)
+    unvouched = {**load_result(out), "model_sha256": None}
+    save_result(unvouched, out)
+    with pytest.raises(ValueError, match=r"is not the net of .* \(other weights\)"):
+        retest(out, model, tiny, scales=(32,))
+    assert load_result(out) == unvouched
+
+
 def test_a_diverged_run_is_refused_alone_and_left_alone_in_its_grid(
     tmp_path: Path, tiny: CIFAR10
 ) -> None:
