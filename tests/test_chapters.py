@@ -1,5 +1,6 @@
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -149,6 +150,23 @@ def test_execute_gives_each_cell_the_configured_timeout_by_default(
     assert made == [
         {"timeout": 1200, "kernel_name": "python3", "resources": {"metadata": {"path": book}}}
     ]
+
+
+def test_execute_writes_under_the_build_folder_by_default_never_into_the_book(
+    book: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``out`` the executed notebook goes to ``_build/notebooks`` (ignored by git), not
+    beside the sources. The kernel is stubbed; the file written is removed afterwards."""
+    import nbclient
+
+    monkeypatch.setattr(nbclient, "NotebookClient", lambda notebook, **kwargs: SimpleNamespace(
+        execute=lambda: None))  # fmt: skip
+    path = chapters.execute("answer", book=book)
+    try:
+        assert path == chapters.NOTEBOOKS / "answer.ipynb" and path.is_file()
+    finally:
+        path.unlink()
+    assert not list(chapters.BOOK.glob("*.ipynb")) and not list(book.glob("*.ipynb"))
 
 
 def test_the_chapter_command_passes_name_folder_and_timeout_and_says_where_it_wrote(

@@ -104,6 +104,9 @@ def test_atomic_write_keeps_the_old_file_on_an_error_and_leaves_no_temporary(
     with atomic_write(path, "w") as f:
         f.write("old")
     assert path.read_text() == "old" and stat.S_IMODE(path.stat().st_mode) == 0o644
+    with atomic_write(str(path), "w") as f:  # a path given as text, as scripts do
+        f.write("old")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["f.json"]
     with pytest.raises(RuntimeError), atomic_write(path, "w") as f:
         f.write("half")
         (temporary,) = (p.name for p in path.parent.iterdir() if p.name != "f.json")

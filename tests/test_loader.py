@@ -196,6 +196,7 @@ def test_resize_scales_the_shorter_side_and_hflip_mirrors() -> None:
         ({"jitter": (SIZE - 1, 12)}, "must satisfy min"),
         ({"jitter": (12, 10)}, "must satisfy min"),
         ({"mean": (0.5,)}, "one value per channel"),
+        ({"mean": (0.5,), "std": (0.5,)}, "one value per channel"),  # agree, but not with C
         ({"batch_size": 0}, "batch_size must be positive"),
         ({"crop_padding": -1}, "crop_padding non-negative"),
     ],

@@ -30,7 +30,7 @@ def project_root(start: Path | None = None) -> Path:
 
 
 @contextmanager
-def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: Path | str, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing; when the block ends without an error,
     flush it to disk (fsync), make it readable by all and rename it over ``path``, so that a
     reader sees the old file or the new one, never half of one. On an error it is removed.
