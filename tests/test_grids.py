@@ -93,6 +93,26 @@ def test_the_all_grid_trains_only_the_runs_asked_for_in_the_grids_that_hold_them
     assert trained == [r["run_id"] for r in runs] == ["lrn/vgg11_lrn-s0", "lrn/vgg11_lrn-s1"]
 
 
+def test_the_all_grid_without_runs_trains_every_grid(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``runs``: every grid of ``GRIDS`` takes part, each with all of its runs (training
+    stubbed; a run another grid shares is trained once and reported by both)."""
+    trained = []
+
+    def fake_train(cfg, data, *, run_id: str, **kwargs) -> dict:
+        trained.append(run_id)
+        return {"run_id": run_id, "status": "completed", "test": {}}
+
+    monkeypatch.setattr(grids, "train", fake_train)
+    runs = grids.run_grid(
+        "all", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,),
+        tier="smoke", progress=False,
+    )  # fmt: skip
+    assert len(runs) == sum(len(grid) for grid in grids.GRIDS.values())
+    assert {run_id.split("/")[0] for run_id in trained} == set(grids.GRIDS)
+
+
 def test_a_run_recorded_by_another_grid_is_shared_not_trained_again(
     tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
