@@ -4,6 +4,7 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,19 @@ def test_a_checkout_reports_its_commit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VGGREPRO_GIT_COMMIT", raising=False)
     commit, dirty = provenance.git_commit()
     assert len(commit) == 40 and isinstance(dirty, bool)
+
+
+def test_the_commit_is_the_packages_checkout_wherever_the_command_runs(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run started from a folder outside the checkout (a scratch folder, a notebook's) still
+    records the commit of the code it ran, not "unknown" or another repository's."""
+    monkeypatch.delenv("VGGREPRO_GIT_COMMIT", raising=False)
+    package = Path(provenance.__file__).resolve().parent
+    expected = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # no repository here
+    assert provenance.git_commit()[0] == expected
 
 
 def test_a_copy_without_git_reports_the_given_commit_and_an_unknown_state(
