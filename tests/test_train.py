@@ -202,6 +202,20 @@ def test_a_missing_net_stays_a_missing_file_and_a_foreign_file_is_named(tmp_path
         load_model(tmp_path / "junk.pt")
 
 
+def test_a_saved_net_missing_one_weight_is_refused_not_left_at_its_initial_values(
+    tmp_path: Path,
+) -> None:
+    """A net file whose state lacks one tensor (the last classifier's bias, say) would load
+    with that tensor freshly initialised: it is refused, naming the file."""
+    net = build(VGGSpec("A", num_classes=10, resolution=32, width=1 / 16, fc_width=8))
+    saved = torch.load(save_model(net, tmp_path / "net.pt"), weights_only=True)
+    last = list(saved["state_dict"])[-1]
+    del saved["state_dict"][last]
+    torch.save(saved, tmp_path / "short.pt")
+    with pytest.raises(ValueError, match=r"short\.pt is not a net saved by --save-model \(Runt"):
+        load_model(tmp_path / "short.pt")
+
+
 def test_the_weights_digest_covers_every_weight_and_the_batch_norm_statistics(
     tmp_path: Path,
 ) -> None:
