@@ -290,3 +290,14 @@ def test_warm_start_from_a_deeper_net_names_the_missing_layer() -> None:
     """E's second conv of stage 1 has no counterpart in A, which has one conv there."""
     with pytest.raises(ValueError, match="no counterpart"):
         warm_start(build("A", **SMALL), build("E", **SMALL), n_conv=2)
+
+
+def test_the_last_map_rounds_down_like_the_pools_do() -> None:
+    """At 56 px the five 2x2 pools leave 28, 14, 7, 3 and 1 px (each floors an odd side): the
+    classifier's first layer takes one position per channel, and a forward pass fits it."""
+    spec = VGGSpec("A", num_classes=10, resolution=56, width=1 / 16, fc_width=8)
+    assert spec.final_map == 1
+    net = build(spec)
+    first_fc = next(m for m in net.modules() if isinstance(m, torch.nn.Linear))
+    assert first_fc.in_features == spec.final_channels
+    assert net(torch.zeros(2, 3, 56, 56)).shape == (2, 10)
