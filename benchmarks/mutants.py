@@ -2740,8 +2740,8 @@ ROUND15: tuple[Mutant, ...] = (
     Mutant(
         "atomic-write-defaults-to-text-mode",
         "files.py",
-        'def atomic_write(path: Path, mode: str = "wb")',
-        'def atomic_write(path: Path, mode: str = "w")',
+        'def atomic_write(path: Path | str, mode: str = "wb")',
+        'def atomic_write(path: Path | str, mode: str = "w")',
         "wrong default",
     ),
     Mutant(
