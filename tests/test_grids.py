@@ -73,16 +73,22 @@ def test_each_seed_warm_starts_from_the_source_net_of_its_own_seed(
     assert [j.cfg.seed for j in first] == [0, 1]
 
 
-def test_the_all_grid_trains_only_the_runs_asked_for_in_the_grids_that_hold_them(
-    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    trained = []
+@pytest.fixture
+def trained(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Training stubbed: the run ids ``run_grid`` trains, in order, each recorded as completed."""
+    ids: list[str] = []
 
     def fake_train(cfg, data, *, run_id: str, **kwargs) -> dict:
-        trained.append(run_id)
+        ids.append(run_id)
         return {"run_id": run_id, "status": "completed", "test": {}}
 
     monkeypatch.setattr(grids, "train", fake_train)
+    return ids
+
+
+def test_the_all_grid_trains_only_the_runs_asked_for_in_the_grids_that_hold_them(
+    tiny: CIFAR10, tmp_path: Path, trained: list[str]
+) -> None:
     grids.check("all", ("vgg11_lrn", "vgg19_warm"))  # runs of two different grids
     with pytest.raises(ValueError, match="grid lrn has no run 'vgg19_warm'"):
         grids.check("lrn", ("vgg19_warm",))
@@ -94,17 +100,9 @@ def test_the_all_grid_trains_only_the_runs_asked_for_in_the_grids_that_hold_them
 
 
 def test_the_all_grid_without_runs_trains_every_grid(
-    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny: CIFAR10, tmp_path: Path, trained: list[str]
 ) -> None:
-    """No ``runs``: every grid of ``GRIDS`` takes part, each with all of its runs (training
-    stubbed; a run another grid shares is trained once and reported by both)."""
-    trained = []
-
-    def fake_train(cfg, data, *, run_id: str, **kwargs) -> dict:
-        trained.append(run_id)
-        return {"run_id": run_id, "status": "completed", "test": {}}
-
-    monkeypatch.setattr(grids, "train", fake_train)
+    """No ``runs``: every grid of ``GRIDS`` takes part and reports all of its runs."""
     runs = grids.run_grid(
         "all", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,),
         tier="smoke", progress=False,
@@ -399,12 +397,8 @@ def test_a_recorded_warm_start_matches_its_net_wherever_the_nets_folder_moved() 
 
 
 def test_results_come_seed_by_seed_and_the_default_seeds_follow_the_tier(
-    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny: CIFAR10, tmp_path: Path, trained: list[str]
 ) -> None:
-    def fake_train(cfg, data, *, run_id: str, **kwargs) -> dict:
-        return {"run_id": run_id, "status": "completed", "test": {}}
-
-    monkeypatch.setattr(grids, "train", fake_train)
     where = {"out": tmp_path / "r", "checkpoints": tmp_path / "ck", "progress": False}
     runs = grids.run_grid("depth", tiny, seeds=(2, 0), runs=("vgg13_bn", "vgg11"), **where)
     assert [r["run_id"] for r in runs] == [
