@@ -60,7 +60,10 @@ def test_pairwise_reports_means_difference_and_pooled_std() -> None:
     assert c.diff == pytest.approx(10.0)
     assert c.relative == pytest.approx(100 * 10 / 11)
     assert c.noise == pytest.approx(1.0)
-    assert c.clear and "clearly higher" in c.verdict
+    assert c.clear and c.verdict == (
+        "b has clearly higher top1 error than a: b − a = +10.00 points (+90.9 % relative), "
+        "|t| = 12.25 against 2.78, seed noise 1.00 points"
+    )  # t = 10 / (1 * sqrt(1/3 + 1/3)) with 4 degrees of freedom
     lo, hi = c.interval
     assert lo < 10 < hi and hi - lo == pytest.approx(
         2 * significance.t_critical(4) * math.sqrt(2 / 3)
@@ -90,6 +93,16 @@ def test_diverged_runs_are_counted_not_dropped() -> None:
 def test_pairwise_rejects_an_unknown_arm() -> None:
     with pytest.raises(ValueError, match="no runs with arch == 'zz'"):
         significance.pairwise(frame({"a": [1.0, 2.0]}), "a", "zz")
+
+
+def test_pairwise_tells_the_arms_apart_by_the_column_it_is_given() -> None:
+    """With ``key="init"`` the arms are two initialisations of one architecture."""
+    inits = {"glorot": [30.0, 31.0, 32.0], "kaiming": [20.0, 21.0, 22.0]}
+    rows = [run_row("vgg19", s, e, init=i) for i, es in inits.items() for s, e in enumerate(es)]
+    c = significance.pairwise(pd.DataFrame(rows), "glorot", "kaiming", key="init")
+    assert (c.a, c.b, c.n_a, c.n_b, c.diff) == ("glorot", "kaiming", 3, 3, -10.0)
+    with pytest.raises(ValueError, match=r"init == 'paper'; found \['glorot', 'kaiming'\]"):
+        significance.pairwise(pd.DataFrame(rows), "glorot", "paper", key="init")
 
 
 @pytest.mark.parametrize(
@@ -175,9 +188,9 @@ def protocol_frame(smoke: bool = False) -> pd.DataFrame:
 def test_protocols_come_in_the_papers_order() -> None:
     f = protocol_frame()
     f["dense@48/top1"] = f["dense@48+flip/top1"] = 1.0
-    f["flip/top1"] = f["dense@32/top1"] = 1.0
+    f["flip/top1"] = f["dense@32/top1"] = f["dense@256/top1"] = 1.0
     assert ab.protocols(f) == [
-        "centre", "flip", "dense@32", "dense@32+flip", "dense@48", "dense@48+flip",
+        "centre", "flip", "dense@32", "dense@32+flip", "dense@48", "dense@48+flip", "dense@256",
         "dense multi-scale", "multi-crop", "dense + multi-crop",
     ]  # fmt: skip
 
@@ -191,15 +204,36 @@ def test_protocol_table_means_and_paired_gains() -> None:
     assert t.loc["multi-crop", "top1 gain over centre mean"] == pytest.approx(1.0)
     assert t.loc["multi-crop", "top1 gain over centre std"] == pytest.approx(0.0)
     assert t.loc["dense + multi-crop", "top5 mean"] == pytest.approx(19.0 / 4)
+    assert t.loc["dense multi-scale", "top5 std"] == pytest.approx(
+        t.loc["dense multi-scale", "top1 std"] / 4
+    )
+    assert t.loc["dense multi-scale", "top1 std"] != pytest.approx(2.0)  # its own spread
 
 
 def test_paired_uses_the_spread_of_per_run_differences() -> None:
     # the runs differ by 4 points from each other, the protocols by 2 +- 0.1 within a run
     c = significance.paired(protocol_frame(), "dense@32+flip", "dense multi-scale")
     assert c.paired and c.n_a == 3 and c.df == 2
+    assert c.diverged_a == c.diverged_b == 1  # the fourth run has no test metrics
     assert c.diff == pytest.approx(-2.0)
     assert c.noise == pytest.approx(0.1)
     assert c.clear
+
+
+def test_protocol_tables_keep_each_batch_norm_setting_apart_by_default() -> None:
+    """By default a configuration is an architecture with its batch-norm setting: vgg16 with
+    batch norm, 3 points lower everywhere, gets rows of its own."""
+    plain = protocol_frame()
+    bn = plain.assign(batch_norm=True, run_id=plain["run_id"] + "_bn")
+    bn[[c for c in bn if c.endswith("/top1")]] -= 3.0
+    both = pd.concat([plain, bn], ignore_index=True)
+    table = ab.protocol_table(both)
+    assert list(table.groupby("batch_norm").size()) == [5, 5]
+    centre = table[table["protocol"] == "centre"].set_index("batch_norm")["top1 mean"]
+    assert centre.to_dict() == {False: pytest.approx(22.0), True: pytest.approx(19.0)}
+    gains = ab.protocol_gains(both)
+    assert list(gains.groupby("batch_norm")["runs"].sum()) == [12, 12]
+    assert list(ab.protocol_claims(both)["batch_norm"]) == [False, True]
 
 
 def test_protocol_claims_on_clear_data() -> None:
@@ -267,9 +301,12 @@ def test_init_outcomes_classify_runs() -> None:
 
 
 def test_init_table_and_verdict() -> None:
-    table = ab.init_table(ab.init_outcomes(init_frame([None, None], [30.0, 32.0]), n_test=10_000))
+    rows = init_frame([None, None], [30.0, 32.0])
+    rows.loc[rows["run_id"] == "init/vgg19_paper-s0", "diverged_epoch"] = 5
+    table = ab.init_table(ab.init_outcomes(rows, n_test=10_000))
     paper = table.set_index("run").loc["vgg19_paper"]
-    assert (paper["diverged"], paper["trained"], paper["diverged in epochs"]) == (2, 0, "3, 3")
+    assert (paper["diverged"], paper["trained"], paper["diverged in epochs"]) == (2, 0, "3, 5")
+    assert table.set_index("run").at["vgg19_glorot", "diverged in epochs"] == "–"
     assert ab.trains(table, "vgg19_paper") == "does not train"
     assert ab.trains(table, "vgg19_glorot") == "trains"
     assert ab.trains(table, "vgg19_warm") == "trains in 1 of 2 seeds"
@@ -302,6 +339,19 @@ def test_init_verdict_says_when_the_warm_start_had_no_trained_source() -> None:
                             "here, so it had nothing trained to pass on.")  # fmt: skip
     trained_source = table.assign(trained=table["trained"].where(table["run"] != "vgg11_paper", 2))
     assert "nothing trained to pass on" not in ab.init_verdict(trained_source, smoke=False)
+
+
+def test_init_verdict_names_both_fixes_and_blames_no_source_of_a_warm_start_that_trains() -> None:
+    """When Glorot's init and the warm start both train, the verdict names both; a warm start
+    that trains needs no excuse, even if its vgg11 source did not train."""
+    rows = init_frame([89.9, 89.9], [30.0, 32.0])
+    rows.loc[rows["run_id"].str.startswith("init/vgg19_warm"), "centre/top1"] = 35.0
+    source = [run_row("vgg11", s, 89.9, init="paper") | {"run_id": f"init/vgg11_paper-s{s}"}
+              for s in (0, 1)]  # fmt: skip
+    table = ab.init_table(ab.init_outcomes(pd.concat([rows, pd.DataFrame(source)]), 10_000))
+    assert ab.trains(table, "vgg11_paper") == "does not train"
+    verdict = ab.init_verdict(table, smoke=False)
+    assert verdict.endswith("Fixed by Glorot's init and the warm start from a trained vgg11.")
 
 
 def test_init_verdict_when_the_papers_init_trains() -> None:
@@ -456,6 +506,10 @@ def test_seed_errors_list_every_run_of_each_arm_by_seed(tiny_run: dict) -> None:
     assert table.loc[0, ["seed 0", "seed 1"]].tolist() == [25.0, 26.0]
     assert table.loc[1, "seed 0"] == 24.0 and pd.isna(table.loc[1, "seed 1"])
     assert set(table["grid"]) == {"lrn"}
+    # arms come in the order asked for, and an arm without runs is left out
+    record = GridRecord("lrn", runs, "smoke", "smoke/lrn")
+    asked = ab.seed_errors(record, ("vgg11_lrn", "vgg13", "vgg11"))
+    assert list(asked["arch"]) == ["vgg11_lrn", "vgg11"] and asked.loc[1, "seed 1"] == 26.0
 
 
 def test_init_table_averages_the_trained_seeds_only() -> None:

@@ -68,8 +68,10 @@ def test_init_claims_follow_which_starts_train(
 ) -> None:
     errors = {"vgg11_paper": 30.0, "vgg19_paper": paper, "vgg19_warm": warm,
               "vgg19_glorot": glorot}  # fmt: skip
-    rows = claims.init_claims(init_record(tiny_run, errors))
+    record = init_record(tiny_run, errors)
+    rows = claims.init_claims(record)
     assert [r.verdict for r in rows] == verdicts
+    assert {(r.chapter, r.scale) for r in rows} == {("book/ablations", record.label)}
 
 
 def test_fc_claim_is_refuted_by_the_mac_share() -> None:
@@ -132,6 +134,7 @@ def test_feature_hierarchy_follows_the_probe() -> None:
     rising = probe_frame([0.28, 0.34, 0.56, 0.75, 0.80], [0.23, 0.24, 0.27, 0.30, 0.28])
     v = claims.feature_hierarchy(rising, smoke=False, scale="CPU-trained model")
     assert v.verdict == "partly"  # the middle-layer part is not tested, so never "reproduced"
+    assert v.scale == "CPU-trained model" == claims.feature_hierarchy(None, False, v.scale).scale
     assert "from 28% (stage 1) to 80% (stage 5), against 28% for" in v.evidence
     assert "a 3x3-pixel receptive field" in v.evidence
     assert v.source == "blog" and v.chapter == "book/features"
@@ -197,7 +200,10 @@ def test_pair_claims_follow_the_t_test(tiny_run: dict) -> None:
         tiny_run, "filters", {"vgg13": [20.0, 24.0, 16.0], "vgg13_5x5": [21.0, 25.0, 17.0]}
     )
     args = ("paper", "5x5 is worse", "vgg13", "vgg13_5x5", "higher", "book/ablations")
-    assert claims.pair_claim(clear, *args).verdict == "reproduced"
+    v = claims.pair_claim(clear, *args)
+    assert v.verdict == "reproduced" and v.evidence.startswith("vgg13_5x5 has clearly higher")
+    assert (v.source, v.claim, v.chapter) == ("paper", "5x5 is worse", "book/ablations")
+    assert v.scale == clear.label != clear.source  # the tier the evidence was computed at
     assert claims.pair_claim(noisy, *args).verdict == "not reproduced"
     reverse = ("paper", "5x5 is better", "vgg13", "vgg13_5x5", "lower", "book/ablations")
     assert claims.pair_claim(clear, *reverse).verdict == "not reproduced"
@@ -298,8 +304,12 @@ def test_evaluation_claims_need_runs_tested_with_every_protocol(tiny_run: dict) 
     run["preset"] = run["config"]["preset"] = "cpu"
     run["smoke"] = run["config"]["smoke"] = False
     run["test"] = {k: v for k, v in run["test"].items() if k in ("centre", "flip")}
-    rows = claims.evaluation_claims(GridRecord("depth", [run], "cpu", "cpu/depth"))
+    record = GridRecord("depth", [run], "cpu", "cpu/depth")
+    rows = claims.evaluation_claims(record)
     assert [r.verdict for r in rows] == ["not testable here"] * 2
+    assert {(r.source, r.chapter, r.scale) for r in rows} == {
+        ("paper", "book/evaluation", record.label)
+    }
     assert all("were not tested with dense multi-scale" in r.evidence for r in rows)
 
 

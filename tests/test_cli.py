@@ -55,6 +55,8 @@ def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
     truncated_checkpoint(tmp / "ck" / "smoke" / "lrn" / "vgg11_lrn-s1.ckpt.pt")
     single = ["train", "--smoke", "--seed", "3", "--checkpoints", str(tmp / "ck")]
     truncated_checkpoint(single_checkpoint(single, tmp / "ck"))
+    (tmp / "ck2").mkdir()
+    (tmp / "ck2" / "single").write_text("not a folder")
     return {
         "width-rounds-to-zero": (["train", "--width", "0.001"], "rounds the 64-channel layers"),
         "width-overflows": (["train", "--width", "1e300"], "more parameters than a tensor"),
@@ -112,6 +114,18 @@ def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
             ["run", "all", "--smoke", "--checkpoints", str(tmp / "ck")],
             f"{tmp / 'ck' / 'smoke' / 'lrn' / 'vgg11_lrn-s1.ckpt.pt'}: unreadable checkpoint",
         ),
+        "single-checkpoints-is-a-file": (  # train keeps its checkpoints in <folder>/single
+            ["train", "--checkpoints", str(tmp / "ck2")], f"--checkpoints {tmp / 'ck2' / 'single'}"
+        ),
+        "run-unknown-run": (["run", "lrn", "--runs", "vgg11_lrn", "nope"], "has no run 'nope'"),
+        "imagenet-options-without-imagenet": (
+            ["train", "--smoke", "--scale", "40", "--loader-workers", "2"],
+            "--loader-workers, --scale: options of --preset imagenet only",
+        ),
+        "cifar-options-with-imagenet": (
+            ["train", "--preset", "imagenet", "--n-val", "20", "--cache", "c", "--smoke"],
+            "--cache, --n-val, --smoke: not an option of --preset imagenet",
+        ),
     }  # fmt: skip
 
 
@@ -121,7 +135,8 @@ CASE_NAMES = [
     "out-is-a-file", "checkpoints-is-a-file", "save-model-in-a-file", "save-model-is-a-folder",
     "train-truncated-checkpoint", "run-out-is-a-file", "run-checkpoints-is-a-file",
     "run-results-not-utf8", "retest-results-not-utf8", "run-truncated-checkpoint",
-    "run-results-not-json", "run-all-truncated-checkpoint",
+    "run-results-not-json", "run-all-truncated-checkpoint", "single-checkpoints-is-a-file",
+    "run-unknown-run", "imagenet-options-without-imagenet", "cifar-options-with-imagenet",
 ]  # fmt: skip
 
 
@@ -147,6 +162,7 @@ def test_mistakes_are_one_line_before_the_data_loads(
     [
         (["train", "--jitter", "73,37"], "needs 32 <= SMIN <= SMAX"),
         (["train", "--jitter", "16,40"], "needs 32 <= SMIN <= SMAX"),
+        (["train", "--jitter", "37"], "expected SMIN,SMAX such as 37,73, got '37'"),
         (["train", "--width", "inf"], "must be a positive finite number"),
         (["train", "--lr", "nan"], "must be a positive finite number"),
         (["train", "--lr", "0"], "must be a positive finite number"),  # zero is not positive
@@ -166,11 +182,12 @@ def test_bad_values_are_refused_by_the_parser(
     assert info.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["train"], ["run", "lrn"], ["retest", "lrn"]])
 def test_cuda_without_a_gpu_is_named(
-    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    command: list[str], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert main(["train", "--device", "cuda", "--data", MISSING]) == 2
+    assert main([*command, "--device", "cuda", "--data", MISSING]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
 
 
@@ -501,14 +518,23 @@ def test_the_size_check_counts_weights_gradients_and_momentum(
     monkeypatch.setattr(cli, "_memory", lambda device: 3 * 4 * params - 1)  # weights fit
     with pytest.raises(cli.UsageError, match="weights, gradients and momentum alone need"):
         cli._check_size(cfg, device)
+    monkeypatch.setattr(cli, "_memory", lambda device: 2**10)  # the message's sizes in GiB
+    with pytest.raises(cli.UsageError) as info:
+        cli._check_size(cfg, device)
+    assert str(info.value) == (
+        f"--width {cfg.width:g} and --fc-width {cfg.fc_width}: a net of {params:.3g} parameters, "
+        f"whose weights, gradients and momentum alone need {12 * params / 2**30:.3g} GiB, more "
+        "than the 9.54e-07 GiB of the cpu"
+    )
 
 
 def test_the_parsers_boundaries_are_accepted_and_one_step_beyond_refused(
     capsys: pytest.CaptureFixture,
 ) -> None:
-    args = parser().parse_args(["train", "--jitter", "32,32", "--seed", str(2**63 - 1)])
-    assert args.jitter == (32, 32) and args.seed == 2**63 - 1
-    for bad in (["--seed", str(2**63)], ["--seed", "-1"], ["--jitter", "31,40"]):
+    argv = ["train", "--jitter", "32,32", "--seed", str(2**63 - 1), "--epochs", "1"]
+    args = parser().parse_args(argv)
+    assert args.jitter == (32, 32) and args.seed == 2**63 - 1 and args.epochs == 1
+    for bad in (["--seed", str(2**63)], ["--seed", "-1"], ["--jitter", "31,40"], ["--epochs", "0"]):
         with pytest.raises(SystemExit) as stop:
             parser().parse_args(["train", *bad])
         assert stop.value.code == 2
@@ -578,8 +604,9 @@ def test_python_dash_m_exits_with_the_commands_code(
 
 def test_the_documented_defaults_are_the_parsers() -> None:
     """The defaults that ``--help`` states: results/single, .checkpoints, 8 loader workers, the
-    reduced preset for train and run, one worker, and retest's CPU tier at the scales of score
-    maps of 1x1, 2x2 and 3x3 (multiples of the 32 px images)."""
+    reduced preset for train and run, one worker, retest's CPU tier at the scales of score
+    maps of 1x1, 2x2 and 3x3 (multiples of the 32 px images), and chapter's notebooks folder
+    and cell timeout."""
     t = parser().parse_args(["train"])
     assert (t.out, t.checkpoints, t.loader_workers) == (
         Path("results/single"), Path(".checkpoints"), 8
@@ -590,6 +617,8 @@ def test_the_documented_defaults_are_the_parsers() -> None:
     x = parser().parse_args(["retest", "lrn"])
     assert (x.preset, x.scales, x.checkpoints) == ("cpu", [32 * k for k in (1, 2, 3)],
                                                    Path(".checkpoints"))  # fmt: skip
+    c = parser().parse_args(["chapter", "depth"])
+    assert (c.out, c.timeout) == (cli.chapters.NOTEBOOKS, cli.chapters.TIMEOUT)
 
 
 def test_a_runs_name_is_its_net_init_and_seed_then_a_digest() -> None:
@@ -667,7 +696,8 @@ def test_retest_reads_the_cpu_tier_and_its_nets_by_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """With no --preset, ``retest`` retests results/cpu/<grid> with the nets the CPU tier saved
-    under .checkpoints/cpu, at the default scales, and counts the runs it changed."""
+    under .checkpoints/cpu, at the default scales, and counts the runs it changed; the options
+    given choose the tier's nets, the folder, scales, device and progress bars."""
     monkeypatch.chdir(tmp_path)
     save_result(tiny_run, tmp_path / "results" / "cpu" / "lrn" / "vgg11-s0.json")
     calls, data = [], object()
@@ -679,6 +709,15 @@ def test_retest_reads_the_cpu_tier_and_its_nets_by_default(
         "scales": (32, 64, 96), "device": None, "progress": True,
     })]  # fmt: skip
     assert capsys.readouterr().out == f"1 runs retested under {folder}\n"
+    calls.clear()  # the reduced tier's nets are under <checkpoints>/runs, its results in --out
+    out, ck = tmp_path / "o", tmp_path / "ck"
+    save_result(tiny_run, out / "lrn" / "vgg11-s0.json")
+    argv = ["retest", "lrn", "--preset", "reduced", "--out", str(out), "--checkpoints", str(ck)]
+    argv += ["--scales", "64", "--device", "cpu", "--quiet", "--data", MISSING]
+    assert main(argv) == 0
+    assert calls == [((out / "lrn", ck / "runs", data), {
+        "scales": (64,), "device": "cpu", "progress": False,
+    })]  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["torch-file-without-a-spec", "not-a-torch-file", "truncated"])
@@ -700,3 +739,181 @@ def test_exporting_a_file_that_is_not_a_saved_net_is_one_line(
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert str(source) in err and "not a net saved by --save-model" in err
     assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "test, shown", [({"centre": {"top1_error": 12.3456}}, "12.35%"), ({}, "nan%")]
+)
+def test_an_imagenet_run_writes_under_results_imagenet_and_its_checkpoint_folder(
+    test: dict, shown: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:  # fmt: skip
+    """``train --preset imagenet`` with no --out writes results/imagenet/<tag>.json, keeps its
+    checkpoint under <checkpoints>/imagenet (a cut-off one is refused), warm-starts from a net
+    of the data's classes, and hands the options given (and only those) to the ImageNet
+    trainer."""
+    from types import SimpleNamespace
+
+    from vggrepro.engine.distributed import World
+    from vggrepro.engine.presets import imagenet_preset
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    small = {"width": 0.0625, "fc_width": 16}
+    net_a = save_model(build(imagenet_preset(**small).spec(3)), tmp_path / "a.pt")
+    data = SimpleNamespace(classes=["c0", "c1", "c2"])
+    monkeypatch.setattr(cli, "scan", lambda folder: data)
+    calls = []
+    result = {"status": "completed", "test": test}
+    monkeypatch.setattr(cli, "train_imagenet", lambda *a, **k: calls.append((a, k)) or result)
+    ck, net = tmp_path / "ck", tmp_path / "nets" / "m.pt"
+    argv = [
+        "train", "--preset", "imagenet", "--arch", "vgg13", "--warm-start", str(net_a),
+        "--width", "0.0625", "--fc-width", "16", "--eval-scales", "256", "384", "--seed", "2",
+        "--device", "cpu", "--quiet", "--loader-workers", "3", "--checkpoints", str(ck),
+        "--save-model", str(net),
+    ]  # fmt: skip
+    assert main(argv) == 2  # no --data: nothing to train on
+    assert "--preset imagenet needs --data" in capsys.readouterr().err
+    torchrun = {"RANK": "0", "WORLD_SIZE": "3", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": "29500"}  # fmt: skip
+    with monkeypatch.context() as env:  # the preset's batch of 256 over 3 processes
+        for name, value in torchrun.items():
+            env.setenv(name, value)
+        env.setattr(cli.distributed, "start", lambda *a: pytest.fail("joined a process group"))
+        assert main([*argv, "--data", "imnet"]) == 2
+    assert "global batch of 256 does not divide evenly over 3" in capsys.readouterr().err
+    assert main([*argv, "--data", "imnet"]) == 0
+    cfg = imagenet_preset(
+        arch="vgg13", warm_start=str(net_a), eval_scales=(256, 384), seed=2, **small
+    )
+    tag, out = run_tag(cfg), Path("results") / "imagenet"
+    assert calls == [((cfg, data, World(), torch.device("cpu")), {
+        "run_id": f"imagenet/{tag}", "out": out / f"{tag}.json",
+        "checkpoint": ck / "imagenet" / f"{tag}.ckpt.pt", "model_path": net, "workers": 3,
+        "progress": False,
+    })]  # fmt: skip
+    assert (tmp_path / out).is_dir() and (ck / "imagenet").is_dir() and net.parent.is_dir()
+    assert (
+        capsys.readouterr().out
+        == f"{tag}: completed, centre top-1 error {shown} -> {out / tag}.json\n"
+    )
+    checkpoint = truncated_checkpoint(ck / "imagenet" / f"{tag}.ckpt.pt")
+    assert main([*argv, "--data", "imnet"]) == 2 and len(calls) == 1  # named, not resumed
+    assert f"{checkpoint}: unreadable checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "run"])
+def test_a_cifar_command_under_torchrun_is_refused(
+    command: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several processes started by torchrun would train the same CIFAR run: refused, naming the
+    command; a world of one (WORLD_SIZE=1) is not refused for it."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: pytest.fail("the data was loaded"))
+    argv = [command, *(["lrn"] if command == "run" else []), "--smoke", "--data", MISSING]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "error: started as one of 2 processes (torchrun), but only --preset imagenet trains "
+        f"across processes; run {command} without torchrun\n"
+    )
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setattr(cli, "_run_grid", lambda args: 0)
+    monkeypatch.setattr(cli, "_train_one", lambda args: 0)
+    assert main(argv) == 0
+
+
+@pytest.mark.parametrize("outcome", ["written", "cell-failed", "cell-timed-out"])
+def test_chapter_reports_a_failing_or_stalled_cell_with_exit_code_one(
+    outcome: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chapter`` runs the named chapter into --out with --timeout; a cell that fails or runs
+    past the timeout is named with the way out, exit code 1; a written notebook, exit code 0."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    calls = []
+
+    def execute(name: str, out: Path, timeout: int) -> Path:
+        calls.append((name, out, timeout))
+        if outcome == "cell-failed":
+            raise CellExecutionError("the cell's traceback", "ZeroDivisionError", "division")
+        if outcome == "cell-timed-out":
+            raise CellTimeoutError("Cell execution timed out")
+        return out / f"{name}.ipynb"
+
+    monkeypatch.setattr(cli.chapters, "execute", execute)
+    out = tmp_path / "nb"
+    code = main(["chapter", "depth", "--out", str(out), "--timeout", "7"])
+    assert calls == [("depth", out, 7)] and out.is_dir()
+    captured = capsys.readouterr()
+    if outcome == "written":
+        assert code == 0
+        notebook = out / "depth.ipynb"
+        assert (
+            captured.out == f"wrote {notebook} (open it in Jupyter: jupyter notebook {notebook})\n"
+        )
+    elif outcome == "cell-failed":
+        assert code == 1 and "the cell's traceback" in captured.err
+        assert captured.err.endswith("error: a cell of chapter 'depth' failed (above)\n")
+    else:
+        assert code == 1 and captured.err == (
+            "error: a cell of chapter 'depth' ran past --timeout 7 s and was stopped; give it "
+            "longer with --timeout\n"
+        )
+
+
+def test_export_without_a_results_file_writes_the_net_alone(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Without --result, ``export`` writes the fp16 net and no results file; a DEST that is a
+    folder is refused in one line, nothing written."""
+    model, _ = trained
+    (tmp_path / "taken.pt").mkdir()
+    assert main(["export", str(model), str(tmp_path / "taken.pt")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {tmp_path / 'taken.pt'} is a folder; give the file to write\n"
+    )
+    assert list((tmp_path / "taken.pt").iterdir()) == []
+    dest = tmp_path / "nets" / "x.pt"
+    assert main(["export", str(model), str(dest)]) == 0
+    assert capsys.readouterr().out == f"wrote {dest}\n"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["x.pt"]
+    state = torch.load(dest, weights_only=True)["state_dict"]
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
+
+
+def test_the_memory_of_a_device_is_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CUDA device's memory is what CUDA reports for it; the CPU's, the machine's physical
+    memory (MemTotal of /proc/meminfo, up to what the kernel keeps for itself)."""
+    from types import SimpleNamespace
+
+    asked = []
+    monkeypatch.setattr(
+        torch.cuda,
+        "get_device_properties",
+        lambda device: asked.append(device) or SimpleNamespace(total_memory=5 * 2**30),
+    )
+    assert cli._memory(torch.device("cuda", 1)) == 5 * 2**30
+    assert asked == [torch.device("cuda", 1)]
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total = int(re.search(r"MemTotal:\s+(\d+) kB", meminfo.read_text()).group(1)) * 1024
+        assert total <= cli._memory(torch.device("cpu")) < 1.1 * total
+
+
+def test_probe_without_a_net_probes_the_best_saved_one(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """``probe`` with no NET takes the best saved net under results/models (here a smoke one,
+    which is refused by its path before the data loads)."""
+    from vggrepro.report import features
+
+    net = net_with_result(trained, tmp_path / "models", smoke=True)
+    best = features.SavedNet(net, load_result(net.with_suffix(".json")))
+    monkeypatch.setattr(features, "find_saved_net", lambda: best)
+    monkeypatch.setattr(cli, "load_cifar10", lambda *a, **k: pytest.fail("the data was loaded"))
+    assert main(["probe", "--data", MISSING]) == 2
+    assert capsys.readouterr().err == f"error: {net}: a smoke model has no features to probe\n"

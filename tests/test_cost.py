@@ -232,6 +232,12 @@ def test_config_table_gives_each_nets_depth_and_size_in_millions_and_billions() 
         assert row["gmacs"] == pytest.approx(t["macs"] / 1e9)
         assert round(row["gmacs"], 3) == row["torchvision_gmacs"]
         assert row["fc_mac_share"] == pytest.approx(t["fc_mac_share"])
+        assert row["fc_param_share"] == pytest.approx(t["fc_param_share"])
+        assert (row["params"], row["macs"], row["activations"]) == (
+            t["params"],
+            t["macs"],
+            t["activations"],
+        )
 
 
 def test_the_quoted_figures_are_the_papers_and_the_datasheets() -> None:
@@ -316,3 +322,45 @@ def test_counting_with_fvcore_puts_back_its_log_level() -> None:
         assert logger.level == logging.INFO
     finally:
         logger.setLevel(before)
+
+
+def test_the_other_quoted_figures_are_the_papers_and_the_cifar_projects() -> None:
+    """Tables 3 to 5 of the paper for D and E trained at jittered scales, its hardware (4 Titan
+    Blacks, 2-3 weeks a net), Zeiler & Fergus's 8 layers, and the CIFAR-10 accuracies that
+    chengyangfu/pytorch-vgg-cifar10 and kuangliu/pytorch-cifar report."""
+    from vggrepro import reference
+
+    assert reference.PAPER_PROTOCOLS == {
+        "D": {"single scale": (25.6, 8.1), "dense multi-scale": (24.8, 7.5),
+              "multi-crop": (24.6, 7.5), "dense + multi-crop": (24.4, 7.2)},
+        "E": {"single scale": (25.5, 8.0), "dense multi-scale": (24.8, 7.5),
+              "multi-crop": (24.6, 7.4), "dense + multi-crop": (24.4, 7.1)},
+    }  # fmt: skip
+    assert reference.PAPER_HARDWARE == {"gpu": "NVIDIA Titan Black", "gpus": 4,
+                                        "weeks_per_net": (2, 3)}  # fmt: skip
+    assert reference.ZF_WEIGHT_LAYERS == 8
+    found = {(r["source"].split("/")[0], r["arch"], r["batch_norm"]): r["test_acc"]
+             for r in reference.CIFAR10_REFERENCE}  # fmt: skip
+    assert found == {
+        ("chengyangfu", "vgg11", False): 91.1, ("chengyangfu", "vgg11", True): 92.17,
+        ("chengyangfu", "vgg13", False): 92.79, ("chengyangfu", "vgg13", True): 94.18,
+        ("chengyangfu", "vgg16", False): 92.63, ("chengyangfu", "vgg16", True): 93.86,
+        ("chengyangfu", "vgg19", False): 92.27, ("chengyangfu", "vgg19", True): 93.65,
+        ("kuangliu", "vgg16", True): 92.64,
+    }  # fmt: skip
+    assert len(reference.CIFAR10_REFERENCE) == len(found)
+
+
+def test_each_row_names_its_layer_as_table1_does_with_its_stage_and_kernel() -> None:
+    """C at quarter width with batch norm: conv3-16, BN, relu, ... in stage 1; the 1x1 convs
+    read conv1-64 and conv1-128; a pool is ``maxpool`` with its 2x2 kernel; the head is stage
+    6. Only convs and pools have a kernel."""
+    spec = VGGSpec("C", batch_norm=True, resolution=32, num_classes=10, width=0.25, fc_width=512)
+    table = cost.layer_table(spec).set_index("name")
+    assert list(table["layer"][:4]) == ["conv3-16", "BN", "relu", "conv3-16"]
+    rows = ["conv1_1", "pool1", "conv3_3", "bn3_3", "conv4_3", "fc6", "relu7", "fc8"]
+    assert list(table.loc[rows, "layer"]) == ["conv3-16", "maxpool", "conv1-64", "BN",
+                                              "conv1-128", "FC-512", "relu", "FC-10"]  # fmt: skip
+    assert list(table.loc[rows, "stage"]) == [1, 1, 3, 3, 4, 6, 6, 6]
+    assert list(table.loc[rows, "kernel"].fillna(0)) == [3, 2, 1, 0, 1, 0, 0, 0]
+    assert table["kernel"].isna().sum() == (~table["kind"].isin(["conv", "maxpool"])).sum()

@@ -229,6 +229,7 @@ def test_cache_is_written_once_and_reused(
     def no_decoding(*args: object) -> None:
         raise AssertionError("decoded although the cache was valid")
 
+    assert cache_files(cache)[0].name == f"cifar10-{first.checksum[:16]}.pt"  # named by source
     monkeypatch.setattr(data_module, "_decode", no_decoding)
     monkeypatch.setattr(data_module, "_read_archive", no_decoding)
     second = load_cifar10(archive, cache_dir=cache, progress=False)
@@ -367,16 +368,33 @@ def test_damaged_cache_is_rebuilt(archive: Path, cache: Path) -> None:
     assert torch.load(path, weights_only=True)["checksum"] == first.checksum
 
 
+def _zero_train_images(payload: dict) -> None:
+    payload["train_images"][:5] = 0
+
+
+def _shift_test_labels(payload: dict) -> None:
+    payload["test_labels"][:] = (payload["test_labels"] + 1) % 10
+
+
+def _rename_a_class(payload: dict) -> None:
+    payload["classes"][3] = "kitten"
+
+
+@pytest.mark.parametrize("alter", [_zero_train_images, _shift_test_labels, _rename_a_class])
 def test_a_cache_whose_tensors_were_altered_is_rebuilt(
-    archive: Path, cache: Path, capsys: pytest.CaptureFixture
+    archive: Path, cache: Path, capsys: pytest.CaptureFixture, alter
 ) -> None:
+    """The digest stored with the cache covers every tensor and the class names: a readable
+    cache with any of them changed is rebuilt, with a warning."""
     clean = load_cifar10(archive, cache_dir=cache, progress=False)
     (path,) = cache_files(cache)
     payload = torch.load(path, weights_only=True)
-    payload["train_images"][:5] = 0  # still a readable cache, with the wrong pixels
+    alter(payload)  # still a readable cache, with the wrong contents
     torch.save(payload, path)
     again = load_cifar10(archive, cache_dir=cache, progress=False)
-    assert torch.equal(again.train_images, clean.train_images)
+    for field in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert torch.equal(getattr(again, field), getattr(clean, field))
+    assert again.classes == clean.classes
     assert "cache damaged or out of date; rebuilding" in capsys.readouterr().err
     rebuilt = torch.load(path, weights_only=True)
     assert torch.equal(rebuilt["train_images"], clean.train_images)
@@ -440,6 +458,26 @@ def test_a_cache_with_zeroed_bytes_is_rebuilt_with_one_warning(
     assert capsys.readouterr().err == ""  # ... so the next load trusts it again
 
 
+@pytest.mark.parametrize("environment", [None, ""], ids=["unset", "empty"])
+def test_the_cache_folder_defaults_to_one_in_the_home_cache(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environment: str | None
+) -> None:
+    """Without ``cache_dir`` and with ``$VGGREPRO_CACHE`` unset or empty, the cache is written
+    to ``~/.cache/vggrepro``, not to the working folder."""
+    if environment is None:
+        monkeypatch.delenv("VGGREPRO_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("VGGREPRO_CACHE", environment)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    data = load_cifar10(archive, progress=False)
+    assert len(data.train_images) == 10 * N_TRAIN
+    assert [p.suffix for p in cache_files(tmp_path / "home" / ".cache" / "vggrepro")] == [".pt"]
+    assert list(work.iterdir()) == []
+
+
 def test_source_and_cache_from_environment(
     archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -466,8 +504,15 @@ class FakeTorchvisionCIFAR10:
         (folder / "data_batch_1").write_bytes(b"batch")
 
 
-def test_torchvision_source_is_the_default(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VGGREPRO_DATA", raising=False)
+@pytest.mark.parametrize("environment", [None, ""], ids=["unset", "empty"])
+def test_torchvision_source_is_the_default(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, environment: str | None
+) -> None:
+    """Without a source, or with ``$VGGREPRO_DATA`` set but empty, torchvision's download."""
+    if environment is None:
+        monkeypatch.delenv("VGGREPRO_DATA", raising=False)
+    else:
+        monkeypatch.setenv("VGGREPRO_DATA", environment)
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeTorchvisionCIFAR10)
     FakeTorchvisionCIFAR10.calls = []
     data = load_cifar10(cache_dir=cache, progress=False)
@@ -488,19 +533,26 @@ def test_torchvision_source_is_the_default(cache: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "reason"),
     [
-        URLError("[Errno -3] Temporary failure in name resolution"),
-        TimeoutError("timed out"),
-        http.client.IncompleteRead(b"partial", 170_000_000),
-        RuntimeError("File not found or corrupted."),
-        OSError("[Errno 101] Network is unreachable\n  while fetching the archive"),
+        (URLError("[Errno -3] Temporary failure in name resolution"), "name resolution"),
+        (TimeoutError("timed out"), "(timed out)"),
+        (http.client.IncompleteRead(b"partial", 170_000_000), "7 bytes read"),
+        (RuntimeError("File not found or corrupted."), "(File not found or corrupted.)"),
+        (
+            OSError("[Errno 101] Network is unreachable\n  while fetching the archive"),
+            "Network is unreachable while fetching the archive)",
+        ),
+        (ConnectionResetError(), "(ConnectionResetError)"),  # no message: its type
     ],
-    ids=["offline", "timeout", "cut-short", "md5-mismatch", "two-line-reason"],
+    ids=["offline", "timeout", "cut-short", "md5-mismatch", "two-line-reason", "no-message"],
 )
 def test_torchvision_without_a_network_is_one_data_error(
-    cache: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+    cache: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception, reason: str
 ) -> None:
+    """One line that names the folder, the reason (on one line; the error's type when it has no
+    message) and the way out."""
+
     def download(*args: object, **kwargs: object) -> None:  # never touches the network
         raise failure
 
@@ -510,6 +562,7 @@ def test_torchvision_without_a_network_is_one_data_error(
     text = str(error.value)
     assert text.startswith("cannot download CIFAR-10 through torchvision into")
     assert str(cache / "torchvision") in text and "pass --data" in text and "\n" not in text
+    assert reason in text
 
 
 @pytest.mark.parametrize("empty", ["", "  "])
@@ -522,13 +575,26 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(
     assert cache_files(cache) == []
 
 
-def test_from_torchvision_rejects_channels_first_data() -> None:
-    nchw = torch.zeros(2, 3, 32, 32, dtype=torch.uint8).numpy()
-    bad = SimpleNamespace(data=nchw, targets=[0, 1], classes=CLASSES)
-    good = SimpleNamespace(data=nchw.transpose(0, 2, 3, 1), targets=[0, 1], classes=CLASSES)
+@pytest.mark.parametrize("split", ["train", "test"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        torch.zeros(2, 3, 32, 32, dtype=torch.uint8),  # channels first
+        torch.zeros(2, 32, 32, 3, dtype=torch.float32),  # floats
+        torch.zeros(2, 32, 32, dtype=torch.uint8),  # no channels
+    ],
+    ids=["channels-first", "float", "grey"],
+)
+def test_from_torchvision_rejects_data_that_is_not_nhwc_uint8(
+    split: str, bad: torch.Tensor
+) -> None:
+    """Either set's data must be uint8 (N, 32, 32, 3); the error names the set at fault."""
+    nhwc = torch.zeros(2, 32, 32, 3, dtype=torch.uint8).numpy()
+    good = SimpleNamespace(data=nhwc, targets=[0, 1], classes=CLASSES)
     assert from_torchvision(good, good, "x").train_images.shape == (2, 3, 32, 32)
-    with pytest.raises(DataError, match="train data is"):
-        from_torchvision(bad, good, "x")
+    wrong = SimpleNamespace(data=bad.numpy(), targets=[0, 1], classes=CLASSES)
+    with pytest.raises(DataError, match=f"{split} data is"):
+        from_torchvision(*((wrong, good) if split == "train" else (good, wrong)), "x")
 
 
 # Each bad source: a function that builds it under a tmp folder, and what the error must name.
@@ -655,6 +721,18 @@ def _grayscale(tmp: Path) -> Path:
     return tree
 
 
+def _eleven_classes(tmp: Path) -> Path:
+    return write_tree(tmp / "tree", classes=[*CLASSES, "zebra"])
+
+
+def _a_third_split(tmp: Path) -> Path:
+    """Images in a top-level folder that is neither train/ nor test/ (a validation split)."""
+    tree = write_tree(tmp / "tree")
+    (tree / "valid" / "cat").mkdir(parents=True)
+    shutil.copy(tree / "train" / "cat" / "0000.png", tree / "valid" / "cat" / "0000.png")
+    return tree
+
+
 def _notes_in_a_split(tmp: Path) -> Path:
     """A file that is no image beside the class folders: only top-level ones are ignored."""
     tree = write_tree(tmp / "tree")
@@ -669,13 +747,22 @@ def _image_at_the_top(tmp: Path) -> Path:
     return tree
 
 
+def _jpeg_at_the_top(tmp: Path) -> Path:
+    tree = write_tree(tmp / "tree", fmt="jpg")
+    shutil.copy(tree / "train" / "cat" / "0000.jpg", tree / "cover.jpeg")
+    return tree
+
+
 BAD_FOLDERS = [
     (_no_test, "no images in test/"),
     (_notes_in_a_split, "train/notes.txt is not inside"),
     (_image_at_the_top, "COVER.PNG is not inside"),
+    (_jpeg_at_the_top, "cover.jpeg is not inside"),
+    (_a_third_split, "valid/cat/0000.png is not inside"),
     (_image_outside_class, "train/stray.png is not inside"),
     (_image_in_a_subfolder, "train/cat/extra/0.png is not inside"),
     (_nine_classes, "9 class folders"),
+    (_eleven_classes, "11 class folders"),
     (_test_lacks_a_class, "but test/ has ['airplane', 'automobile', 'bird', 'deer'"),
     (_test_class_renamed, "but test/ has ['airplane', 'automobile', 'bird', 'deer'"),
     (_unreadable, "cannot decode test/frog/0001.png"),
@@ -863,6 +950,16 @@ def test_split_validation_rejects_impossible_sizes(n_val: int) -> None:
         split_validation(synthetic(), n_val)
 
 
+def test_split_validation_holds_out_5000_images_of_seed_0_by_default() -> None:
+    """The defaults: 5,000 images, 500 of each class, the draw of seed 0."""
+    data = synthetic(n_per_class=510)
+    train_x, train_y, val_x, val_y = split_validation(data)
+    assert len(val_x) == 5000 and len(train_x) == 100
+    assert torch.equal(val_y.bincount(), torch.full((10,), 500))
+    assert torch.equal(ids(val_x), ids(split_validation(data, 5000, seed=0)[2]))
+    assert not torch.equal(ids(val_x), ids(split_validation(data, 5000, seed=1)[2]))
+
+
 def test_split_validation_may_hold_out_nothing() -> None:
     """Zero is a non-negative multiple of the classes: every image stays for training."""
     data = synthetic()
@@ -879,6 +976,9 @@ def test_channel_stats_match_a_direct_computation() -> None:
     assert mean == pytest.approx(x.mean(dim=(0, 2, 3)).tolist(), abs=1e-9)
     assert std == pytest.approx(x.std(dim=(0, 2, 3), unbiased=False).tolist(), abs=1e-9)
     assert std[2] < std[0] / 2
+    # A constant channel has no spread: exactly 0, though rounding makes E[x^2] - E[x]^2 < 0.
+    flat = torch.full((5000, 3, 4, 4), 3, dtype=torch.uint8)
+    assert channel_stats(flat) == (pytest.approx((3 / 255,) * 3, abs=1e-12), (0.0, 0.0, 0.0))
 
 
 @pytest.mark.slow
@@ -906,6 +1006,9 @@ def test_a_class_with_exactly_the_held_out_count_can_be_split() -> None:
     assert len(val_y) == 20 and len(train_y) == 0
     with pytest.raises(ValueError, match="has 10 images, need 11"):
         split_validation(data, 22)
+    short_b = CIFAR10(**{**vars(data), "train_labels": torch.tensor([0] * 12 + [1] * 8)})
+    with pytest.raises(ValueError, match="class b has 8 images, need 10"):  # names the class
+        split_validation(short_b, 20)
     train_x, train_y, val_x, val_y = split_validation(data, 0)  # nothing held out
     assert torch.equal(train_y, data.train_labels) and len(train_x) == 20
     assert val_x.shape == (0, 3, 4, 4) and len(val_y) == 0
@@ -918,3 +1021,65 @@ def test_a_random_subset_is_sorted_distinct_and_seeded() -> None:
     assert torch.equal(keep, random_subset(50, 200, seed=3))
     assert not torch.equal(keep, random_subset(50, 200, seed=4))
     assert len(random_subset(500, 200)) == 200
+    assert torch.equal(random_subset(50, 200), random_subset(50, 200, seed=0))  # the default
+
+
+def test_a_source_folder_inside_a_hidden_folder_loads(tmp_path: Path, cache: Path) -> None:
+    """Only hidden names below the source are skipped: a copy kept under a hidden folder (such
+    as ``~/.cache``) loads whole."""
+    data = load_cifar10(
+        write_tree(tmp_path / ".datasets" / "tree"), cache_dir=cache, progress=False
+    )
+    assert data.source == "folder:tree"
+    assert len(data.train_images) == 10 * N_TRAIN and len(data.test_images) == 10 * N_TEST
+
+
+def test_a_file_that_cannot_be_read_in_a_folder_is_a_data_error(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = write_tree(tmp_path / "tree")
+    unreadable = tree / "test" / "frog" / "0001.png"
+    read_bytes = Path.read_bytes
+
+    def refuse(path: Path) -> bytes:
+        if path == unreadable:
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    text = load_fails_cleanly(tree, cache, "cannot read test/frog/0001.png")
+    assert "Permission denied" in text
+
+
+def test_a_first_load_shows_a_progress_bar_unless_told_not_to(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """By default, decoding shows a bar naming the source on stderr; ``progress=False`` keeps
+    stderr empty (no bar, no warning about a cache that simply is not there yet)."""
+    load_cifar10(archive, cache_dir=tmp_path / "quiet", progress=False)
+    assert capsys.readouterr().err == ""
+    load_cifar10(archive, cache_dir=tmp_path / "shown")
+    assert "decoding tiny-cifar.tar.gz" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(fcntl is None, reason="no file locks on this system")
+def test_a_cache_write_holds_a_lock_on_its_temporary_file(
+    archive: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the cache is written, nobody else can lock its temporary file, so no other load
+    takes it for a killed write's, however long the write takes."""
+    save, locked = torch.save, []
+
+    def save_after_trying_the_lock(obj: object, f) -> None:
+        (tmp,) = cache_files(cache)
+        with tmp.open("rb") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                locked.append(tmp.name)
+        save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_after_trying_the_lock)
+    load_cifar10(archive, cache_dir=cache, progress=False)
+    (whole,) = cache_files(cache)
+    assert len(locked) == 1 and locked[0].startswith(f".{whole.name}.")

@@ -7,8 +7,10 @@ is VGG-11 at a sixteenth of the width with an FC head of 16, on 32 px crops.
 
 import math
 import os
+import re
 import shutil
 import socket
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,6 +33,7 @@ from vggrepro.engine.imagenet import (
     EvalImages,
     Stats,
     TrainImages,
+    batches,
     eval_loader,
     image_stats,
     read_image,
@@ -40,7 +43,7 @@ from vggrepro.engine.imagenet import (
     subset,
     train_loader,
 )
-from vggrepro.engine.nets import load_model
+from vggrepro.engine.nets import load_model, save_model
 from vggrepro.engine.presets import ImageNetConfig, imagenet_preset
 from vggrepro.report.training import PAPER_RECIPE
 from vggrepro.results.io import load_result
@@ -243,6 +246,8 @@ def test_a_listing_is_the_images_not_where_they_lie_and_hidden_files_are_skipped
     (a / "train" / "class0" / ".x.jpg").write_bytes(b"hidden")
     (a / "train" / ".hidden").mkdir()
     (a / "train" / "class0" / "notes.txt").write_text("not an image")
+    (a / "train" / "class0" / "folder.jpg").mkdir()  # a folder, whatever its name
+    (a / "train" / "LOC_synset_mapping.txt").write_text("a file beside the class folders")
     again = scan(a)
     assert (again.train, again.classes, again.checksum) == (first.train, first.classes,
                                                             first.checksum)  # fmt: skip
@@ -335,8 +340,10 @@ def test_augmentation_depends_on_seed_epoch_and_image_only(tmp_path: Path) -> No
 
 
 def test_the_image_statistics_are_those_of_the_sampled_pixels(tmp_path: Path) -> None:
+    """The sample is measured at the single test scale: 36, the middle of the jittered 32..40."""
     data = scan(write_folder(tmp_path, per_class=5))
-    cfg = imagenet_preset(**TINY)
+    cfg = imagenet_preset(**{**TINY, "jitter": (32, 40)})
+    assert cfg.single_scale() == 36
     stats = image_stats(data.train, cfg, workers=0)
     pixels = torch.cat([
         rescale(read_image(path), cfg.single_scale()).reshape(3, -1).double() / 255
@@ -714,6 +721,11 @@ def test_the_training_order_is_the_seeded_shuffle_of_each_epoch(tmp_path: Path) 
     order = torch.randperm(25, generator=torch.Generator().manual_seed(7 + 3)).tolist()
     assert list(loader.sampler) == order[:24][1::2]
     assert len(loader) == 3 and loader.batch_size == 4  # 12 images in batches of 4
+    assert (loader.num_workers, loader.pin_memory) == (0, False)
+    pinned = train_loader(images, 4, World(1, 2), 2, True)  # --loader-workers 2, on CUDA
+    assert (pinned.num_workers, pinned.pin_memory) == (2, True)
+    views = eval_loader(EvalImages(items, 32, 32, ()), 4, World(1, 2), 2)
+    assert (views.num_workers, views.batch_size) == (2, 4)
 
 
 def test_the_results_record_the_runs_data_provenance_and_status(
@@ -870,6 +882,7 @@ def test_validation_and_test_counts_are_summed_over_the_processes(
     cfg = imagenet_preset(**TINY, init="kaiming")
     run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
     alone, errors_alone = ddp.validate(run), ddp.test(run)
+    assert run.model.training  # testing too puts the net back as it found it
     names = folder_protocols(cfg.test_scales())
     monkeypatch.setattr(ddp, "total", _other_process([9.0, 9.0]))
     assert ddp.validate(run) == pytest.approx((21 * alone + 9) / 30)
@@ -882,16 +895,28 @@ def test_validation_and_test_counts_are_summed_over_the_processes(
 
 
 def test_the_run_is_set_up_with_the_papers_optimiser_and_its_test_views(tmp_path: Path) -> None:
-    """SGD with the recipe's rate, momentum 0.9 and weight decay 5e-4; validation sees only the
-    centre crop at the single scale (the middle of the jittered range 32..40, 36), the test
-    loader every test scale."""
+    """SGD with the recipe's rate, momentum and weight decay; the weights the seed draws; a
+    schedule that stops at its last drop; validation sees only the centre crop at the single
+    scale (the middle of the jittered range 32..40, 36), the test loader every test scale, both
+    in evaluation batches."""
     data = scan(write_folder(tmp_path, per_class=4))
-    cfg = imagenet_preset(**{**TINY, "jitter": (32, 40), "eval_scales": None})
+    recipe = {"lr": 0.02, "momentum": 0.8, "weight_decay": 3e-4, "seed": 3, "max_drops": 1}
+    cfg = imagenet_preset(**{**TINY, **recipe, "jitter": (32, 40), "eval_scales": None,
+                             "eval_batch_size": 4, "patience": 0, "scale": 48})  # fmt: skip
     run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
     group = run.opt.param_groups[0]
-    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.01, 0.9, 5e-4)
-    assert (run.val.dataset.centre, run.val.dataset.scales) == (36, ())
-    assert (run.test.dataset.centre, run.test.dataset.scales) == (36, (32, 36, 40))
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.02, 0.8, 3e-4)
+    torch.manual_seed(3)
+    drawn = initialise(build(cfg.spec(3)), cfg.init).state_dict()
+    assert all(torch.equal(v, drawn[k]) for k, v in run.model.state_dict().items())
+    for accuracy in (0.5, 0.4, 0.3):  # two epochs without improvement: one drop, the last
+        run.scheduler.step(accuracy)
+    assert group["lr"] == pytest.approx(0.002)
+    assert run.val.batch_size == run.test.batch_size == 4
+    assert not run.train.pin_memory  # pinned host memory is for copies to CUDA only
+    assert not run.bf16 and replace(run, device=torch.device("cuda", 0)).bf16  # autocast: CUDA
+    for views, scales in ((run.val.dataset, ()), (run.test.dataset, (32, 36, 40))):
+        assert (views.crop, views.centre, views.scales) == (32, 36, scales)
     assert run.train.batch_size == 8 and len(run.train) == 1  # 12 images, one batch of 8
 
 
@@ -901,13 +926,13 @@ def test_an_imagenet_run_resumes_only_its_own_data_and_records_each_epochs_rate(
     """Validation accuracy stuck at 0.5 over 6 epochs: with patience 2 the rate drops after the
     third epoch without a better one (epoch 4), so epochs 5 and 6 train at a tenth of it. A
     rerun with the finished checkpoint trains no more and keeps its times (wall time counts the
-    first process too); the same run on other data starts over."""
+    first process too); the same run on other data, or with another recipe, starts over."""
     monkeypatch.setattr(ddp, "train_epoch", lambda run, epoch, bar: (1.5, 0.25))
     monkeypatch.setattr(ddp, "validate", lambda run: 0.5)
     data = scan(write_folder(tmp_path / "data", per_class=4))
     cfg, ckpt = imagenet_preset(**{**TINY, "epochs": 6}), tmp_path / "c.pt"
 
-    def run(data) -> dict:
+    def run(data, cfg: ImageNetConfig = cfg) -> dict:
         return train_imagenet(cfg, data, World(), torch.device("cpu"), run_id="imagenet/t",
                               checkpoint=ckpt, workers=0, progress=False)  # fmt: skip
 
@@ -919,16 +944,17 @@ def test_an_imagenet_run_resumes_only_its_own_data_and_records_each_epochs_rate(
     again = run(data)
     assert again["history"] == first["history"] and again["train_time_s"] == 500.0
     assert 1000 <= again["wall_time_s"] < 1000 + 60
+    assert run(data, imagenet_preset(**{**TINY, "epochs": 6, "lr": 0.02}))["train_time_s"] < 500
     other = write_folder(tmp_path / "other", per_class=5)
     assert run(scan(other))["train_time_s"] < 500
 
 
 def test_the_imagenet_schedule_follows_validation_not_training_accuracy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """Training accuracy climbs every epoch while validation accuracy is stuck at 0.5: the
     plateau is the validation one, so the rate drops after the third epoch without a better
-    validation accuracy, as the paper's recipe says."""
+    validation accuracy, as the paper's recipe says. Without progress, nothing is shown."""
     climbing = iter([(1.5, 0.1 * e) for e in range(1, 7)])
     monkeypatch.setattr(ddp, "train_epoch", lambda run, epoch, bar: next(climbing))
     monkeypatch.setattr(ddp, "validate", lambda run: 0.5)
@@ -938,6 +964,7 @@ def test_the_imagenet_schedule_follows_validation_not_training_accuracy(
                             workers=0, progress=False)  # fmt: skip
     assert [h["lr"] for h in result["history"]] == pytest.approx([0.01] * 4 + [0.001] * 2)
     assert [h["val_acc"] for h in result["history"]] == [0.5] * 6
+    assert capsys.readouterr().err == ""
 
 
 def test_jittering_draws_every_scale_of_its_range_both_ends_included(
@@ -1009,7 +1036,8 @@ def test_augmentation_seeds_are_63_bit_and_depend_on_the_order_of_their_parts() 
 
 def test_the_processes_agree_only_on_one_value(monkeypatch: pytest.MonkeyPatch) -> None:
     """``agree`` takes the lowest and highest value over the processes (here this one's and
-    another's, 5), and names both when they differ."""
+    another's, 5), and names both when they differ; under NCCL it reduces on the GPU, the only
+    place NCCL can."""
 
     def all_reduce(values: torch.Tensor, op=dist.ReduceOp.SUM) -> None:
         other = torch.tensor([5, -5])
@@ -1023,24 +1051,232 @@ def test_the_processes_agree_only_on_one_value(monkeypatch: pytest.MonkeyPatch) 
         with pytest.raises(DistributedError, match=f"about the epoch: from {low} to {high}$"):
             distributed.agree(mine, World(0, 2), "the epoch")
     distributed.agree(3, World(), "the epoch")  # one process agrees with itself
+    moved: list[torch.Tensor] = []
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda t: moved.append(t) or t)
+    monkeypatch.setattr(dist, "get_backend", lambda: "nccl")
+    distributed.agree(5, World(0, 2), "the epoch")
+    assert [t.tolist() for t in moved] == [[5, -5]]
 
 
 def test_a_process_joins_the_group_at_its_global_rank(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rank 3 of 4 (device 1 of its node) joins as rank 3 over gloo on the CPU; a world of one
-    joins nothing."""
+    """Rank 3 of 4 (device 1 of its node) joins as rank 3 over gloo on the CPU, or over NCCL
+    bound to its CUDA device; a world of one joins nothing."""
     joined: list[tuple] = []
     monkeypatch.setattr(dist, "init_process_group", lambda *a, **k: joined.append((a, k)))
     distributed.start(World(), torch.device("cpu"))
     assert joined == []
     distributed.start(World(3, 4, 1), torch.device("cpu"))
     assert joined == [(("gloo",), {"rank": 3, "world_size": 4, "device_id": None})]
+    distributed.start(World(3, 4, 1), torch.device("cuda", 1))
+    assert joined[1] == (
+        ("nccl",),
+        {"rank": 3, "world_size": 4, "device_id": torch.device("cuda", 1)},
+    )
 
 
 def test_empty_rendezvous_variables_are_unset() -> None:
     """An exported but empty variable is not set: all empty is a world of one, and a set of
-    variables with an empty one names it."""
+    variables with an empty one names it; of several missing, the first is named, with those
+    found."""
     assert distributed.detect(dict.fromkeys(distributed.RENDEZVOUS, "")) == World()
     env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": ""}  # fmt: skip
     with pytest.raises(DistributedError, match="rendezvous variable MASTER_PORT is not set"):
         distributed.detect(env)
+    only = "rendezvous variable LOCAL_RANK is not set (found RANK, WORLD_SIZE)"
+    with pytest.raises(DistributedError, match=re.escape(only)):
+        distributed.detect({"RANK": "1", "WORLD_SIZE": "2"})
+    lone = "rendezvous variable RANK is not set (found MASTER_ADDR)"  # one left in the shell
+    with pytest.raises(DistributedError, match=re.escape(lone)):
+        distributed.detect({"MASTER_ADDR": "10.0.0.1"})
+
+
+def test_collectives_act_only_in_a_world_of_several_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With another process holding 10 everywhere, ``total`` adds its values and ``share`` gives
+    rank 0's object; ``stop`` leaves the group it joined, and nothing else. A world of one has
+    no group: its values and objects are its own."""
+    monkeypatch.setattr(dist, "all_reduce", lambda values: values.add_(10))
+    monkeypatch.setattr(
+        dist, "broadcast_object_list", lambda box, src: box.__setitem__(0, f"rank {src}'s")
+    )
+    left: list[int] = []
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: left.append(1))
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    assert distributed.total(torch.ones(2), World(1, 2)).tolist() == [11.0, 11.0]
+    assert distributed.share("mine", World(1, 2)) == "rank 0's"
+    assert distributed.total(torch.ones(2), World()).tolist() == [1.0, 1.0]
+    assert distributed.share("mine", World()) == "mine"
+    distributed.stop(World())
+    assert left == []
+    distributed.stop(World(1, 2))
+    assert left == [1]
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)  # it failed before joining
+    distributed.stop(World(1, 2))
+    assert left == [1]
+
+
+def test_every_image_is_read_as_rgb_and_an_unreadable_one_is_named(tmp_path: Path) -> None:
+    """ImageNet holds greyscale JPEGs: they come as three channels, like the colour ones; an
+    empty file is a ``DataError`` that names it."""
+    grey = tmp_path / "grey.jpg"
+    write_jpeg(torch.full((1, 4, 6), 100, dtype=torch.uint8), str(grey))
+    assert read_image(str(grey)).shape == (3, 4, 6)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match="empty.jpg: cannot decode this image"):
+        read_image(str(tmp_path / "empty.jpg"))
+
+
+def test_a_data_error_in_a_loader_worker_is_its_own_message(tmp_path: Path) -> None:
+    """The error a worker process meets comes back as the worker's own message, without the
+    DataLoader's traceback or the exception's module path."""
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a JPEG")
+    loader = eval_loader(EvalImages([(str(bad), 0)], 32, 32, ()), 1, World(), workers=1)
+    with pytest.raises(DataError) as caught:
+        list(batches(loader))
+    assert str(caught.value).startswith(f"{bad}: cannot decode this image (")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_subset_as_large_as_the_data_is_the_data_as_listed() -> None:
+    """Asking for as many images as there are (or more, or none in particular) is the same run
+    as asking for all of them: the same items in the same order; fewer are distinct items, in
+    the listing's order."""
+    items = [(f"{i}.jpg", i % 3) for i in range(10)]
+    assert subset(items, None) == subset(items, 10) == subset(items, 11) == items
+    part = subset(items, 4)
+    assert len(set(part)) == 4 and part == [item for item in items if item in part]
+
+
+def test_each_epoch_reads_its_own_shuffle_and_augmentation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``train_epoch`` for epoch 3 sets the sampler's epoch (its shuffle) and the images' epoch
+    (their random crops, flips and colour shifts) to 3, so a resumed epoch repeats its own."""
+    items = [(f"{i}.jpg", 0) for i in range(2)]
+    stats = axis_stats(0.0, 1.0, (1.0, 1.0, 1.0))
+    images = TrainImages(items, imagenet_preset(**TINY), stats)
+    batch = (torch.zeros(2, 3, 2, 2, dtype=torch.uint8), torch.zeros(2, dtype=torch.long), None)
+    monkeypatch.setattr(ddp, "train_step", lambda run, x, y: (torch.tensor(1.0), torch.tensor(0)))
+    monkeypatch.setattr(ddp, "batches", lambda loader: iter([batch]))  # no images read
+    run = SimpleNamespace(
+        model=torch.nn.Identity(), train=train_loader(images, 2, World(), 0, False),
+        cfg=SimpleNamespace(seed=0), world=World(), device=torch.device("cpu"), stats=stats,
+    )  # fmt: skip
+    ddp.train_epoch(run, 3, SimpleNamespace(update=lambda: None, set_postfix=lambda **_: None))
+    assert (run.train.sampler.epoch, images.epoch) == (3, 3)
+
+
+def test_the_run_records_its_training_time_epoch_times_and_wall_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a clock where each epoch trains for 10 s and validates for 1 s: every epoch line takes
+    11 s, training 10 s an epoch, the whole run 22 s (1 step of 8 images an epoch: 16 images in
+    20 s); the checkpoint keeps the wall time, which a rerun of the finished run adds to."""
+    clock = [100.0]
+
+    def advance(seconds: float, value):
+        clock[0] += seconds
+        return value
+
+    monkeypatch.setattr(ddp, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(ddp, "train_epoch", lambda run, epoch, bar: advance(10, (1.5, 0.25)))
+    monkeypatch.setattr(ddp, "validate", lambda run: advance(1, 0.5))
+    data = scan(write_folder(tmp_path / "data", per_class=4))
+    cfg, ckpt = imagenet_preset(**{**TINY, "epochs": 2}), tmp_path / "c.pt"
+    first, again = (
+        train_imagenet(
+            cfg,
+            data,
+            World(),
+            torch.device("cpu"),
+            run_id="imagenet/t",
+            checkpoint=ckpt,
+            workers=0,
+            progress=False,
+        )  # fmt: skip
+        for _ in range(2)
+    )
+    assert first["history"][1] == {"epoch": 2, "train_loss": 1.5, "train_acc": 0.25,
+                                   "val_acc": 0.5, "lr": 0.01, "seconds": 11.0}  # fmt: skip
+    assert [h["seconds"] for h in first["history"]] == [11.0, 11.0]
+    assert (first["run_id"], first["grid"]) == ("imagenet/t", "imagenet")
+    assert (first["train_time_s"], first["wall_time_s"], first["images_per_s"]) == (20, 22, 0.8)
+    assert (again["train_time_s"], again["wall_time_s"]) == (20, 22)
+
+
+def test_only_rank_0_writes_the_checkpoint_results_and_net(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 1 of 2 trains its share (batches of 4) and returns the results, but writes nothing:
+    rank 0 writes for the run. It checks with the others that all start from epoch 0. Its
+    collectives stand in for the other process here."""
+    monkeypatch.setattr(ddp, "train_epoch", lambda run, epoch, bar: (1.5, 0.25))
+    monkeypatch.setattr(ddp, "validate", lambda run: 0.5)
+    monkeypatch.setattr(ddp, "share", lambda obj, world: axis_stats(0.5, 0.25, (1.0, 1.0, 1.0)))
+    agreed: list[tuple[int, World]] = []
+    monkeypatch.setattr(ddp, "agree", lambda value, world, what: agreed.append((value, world)))
+    monkeypatch.setattr(ddp, "total", lambda values, world: values)
+    monkeypatch.setattr(ddp, "DistributedDataParallel", lambda model, device_ids: model)
+    data = scan(write_folder(tmp_path / "data", per_class=4))
+    paths = {"checkpoint": tmp_path / "c.pt", "out": tmp_path / "r.json",
+             "model_path": tmp_path / "net.pt"}  # fmt: skip
+    result = train_imagenet(imagenet_preset(**TINY), data, World(1, 2), torch.device("cpu"),
+                            run_id="imagenet/t", workers=0, progress=False, **paths)  # fmt: skip
+    assert result["status"] == "completed" and result["provenance"]["per_rank_batch"] == 4
+    assert not any(path.exists() for path in paths.values())
+    assert agreed == [(0, World(1, 2))]
+
+
+def test_several_processes_step_through_ddp_on_their_own_device(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A world of one steps with the net itself; in a world of two, the steps go through
+    ``DistributedDataParallel``, on the process's CUDA device, or on no device id on the CPU."""
+    wrapped: list = []
+    monkeypatch.setattr(
+        ddp, "DistributedDataParallel", lambda model, device_ids: wrapped.append(device_ids) or 0
+    )
+    net = torch.nn.Linear(1, 1)
+    for world, device in ((World(), "cpu"), (World(1, 2), "cpu"), (World(1, 2, 1), "cuda:1")):
+        run = SimpleNamespace(model=net, step=net, world=world, device=torch.device(device))
+        ddp.wrap(run)
+        assert run.step is (net if world.size == 1 else 0)
+    assert wrapped == [None, [1]]
+
+
+def test_a_warm_started_run_begins_from_the_layers_of_net_a(tmp_path: Path) -> None:
+    """The paper's way to the deeper nets: net B's first convolution and its FC layers start as
+    those of the saved net A named (as text, as the command line gives it), not as drawn."""
+    data = scan(write_folder(tmp_path / "data", per_class=4))
+    torch.manual_seed(5)
+    net_a = build(imagenet_preset(**TINY).spec(3))  # its random weights stand in for training
+    save_model(net_a, tmp_path / "a.pt")
+    cfg = imagenet_preset(**TINY, arch="vgg13", warm_start=str(tmp_path / "a.pt"))
+    run = ddp.setup(cfg, data, World(), torch.device("cpu"), workers=0)
+    b, a = run.model.state_dict(), net_a.state_dict()
+    last_fc = [k for k in a if k.startswith("classifier.")][-2]  # the last layer's weight
+    assert torch.equal(b["features.0.weight"], a["features.0.weight"])
+    assert torch.equal(b[last_fc], a[last_fc])
+
+
+def test_labels_and_images_follow_alphabetical_order_not_the_order_on_disk(
+    tmp_path: Path,
+) -> None:
+    """Class folders and images made in a shuffled order are listed alphabetically, so the
+    labels (ImageNet's sorted synset ids) are the same on every file system."""
+    shuffled = [3, 0, 6, 1, 7, 4, 2, 5]
+    for split in ("train", "val"):
+        for c in shuffled:
+            folder = tmp_path / split / f"n{c}"
+            folder.mkdir(parents=True)
+            for i in shuffled[:3]:
+                write_jpeg(torch.zeros(3, 8, 8, dtype=torch.uint8), str(folder / f"{i}.jpg"))
+    data = scan(tmp_path)
+    assert data.classes == [f"n{c}" for c in range(8)]
+    expected = [
+        (str(tmp_path / "val" / f"n{c}" / f"{i}.jpg"), c) for c in range(8) for i in (0, 3, 6)
+    ]
+    assert data.val == expected

@@ -97,6 +97,7 @@ def test_table1_numbers_each_stages_rows_from_one(table: pd.DataFrame) -> None:
     assert list(table.loc["head"].index) == ["1", "2", "3", "4"]
     assert table.loc[("stage 1", "1"), "A"] == "conv3-64"
     assert table.index[0] == ("input", "")
+    assert list(table.index.names) == ["block", "row"]
 
 
 def test_table1_weight_layer_row_is_weight_layers(table: pd.DataFrame) -> None:
@@ -121,7 +122,7 @@ def test_a_net_fresh_from_the_builder_computes_its_torchvision_twins_function() 
     from vggrepro.analysis.summary import torchvision_difference
     from vggrepro.arch.models import build
 
-    model = build("A", batch_norm=True)
+    model = build("A", batch_norm=True, num_classes=10)  # the twin gets our head's size
     assert model.training
     found = torchvision_difference(model)
     assert found["tensors"] == 8 * 2 + 8 * 5 + 3 * 2  # conv w, b; BN w, b, mean, var, count; FC
@@ -304,6 +305,7 @@ def test_forward_check_resolves_aliases_and_gives_one_score_per_class() -> None:
     from vggrepro.analysis.summary import forward_check
 
     small = {"num_classes": 7, "resolution": 32, "width": 1 / 16, "fc_width": 16}
+    assert list(forward_check(**small)["config"]) == list(TABLE1)  # Table 1's six by default
     rows = forward_check(["vgg16", "A-LRN"], **small)
     assert list(rows["config"]) == ["D", "A-LRN"]
     assert list(rows["weight layers"]) == [16, 11]
@@ -325,3 +327,51 @@ def test_the_dense_net_maps_a_larger_image_to_a_grid_of_scores() -> None:
     found = dense_check(model, larger=96)
     assert found["score_map"] == (1, 5, 3, 3)
     assert found["max_abs_diff"] < 1e-5
+
+
+def test_the_torchinfo_summary_of_a_built_net_is_that_of_its_spec() -> None:
+    """``torchinfo_summary`` takes a built net as well as a spec, and summarises that net."""
+    from vggrepro.analysis.summary import torchinfo_summary
+    from vggrepro.arch.configs import VGGSpec
+    from vggrepro.arch.models import build
+
+    spec = VGGSpec("A-LRN", num_classes=10, resolution=32, width=1 / 16, fc_width=16)
+    built = torchinfo_summary(build(spec), by_stage=True)
+    pd.testing.assert_frame_equal(built, torchinfo_summary(spec, by_stage=True))
+    assert built.attrs["total_params"] == torchinfo_summary(spec).attrs["total_params"]
+
+
+def test_the_layer_listing_gives_normalisation_layers_a_shape_but_no_kernel() -> None:
+    """Batch norm and LRN keep their input's shape and have no kernel column to fill."""
+    from vggrepro.analysis.summary import layer_listing
+    from vggrepro.arch.configs import VGGSpec
+
+    spec = VGGSpec("A-LRN", num_classes=10, resolution=32, width=1 / 16, batch_norm=True)
+    rows = layer_listing(spec)
+    assert list(rows["kind"][:4]) == ["conv", "bn", "lrn", "maxpool"]
+    for _, row in rows.iloc[1:3].iterrows():
+        assert (row["stage"], row["kernel"], row["channels"], row["output"]) == (
+            "1",
+            "",
+            "4 → 4",
+            "32×32×4",
+        )
+
+
+def test_the_shape_trace_records_each_modules_geometry_and_removes_its_hooks() -> None:
+    """B-5x5's convs are 5x5 with stride 1 and padding 2, its pools 2x2 with stride 2 and no
+    padding, and a layer without them reads 0; the hooks are gone after the pass."""
+    from vggrepro.analysis.summary import shape_trace
+    from vggrepro.arch.configs import VGGSpec
+    from vggrepro.arch.models import build
+
+    model = build(VGGSpec("B-5x5", num_classes=10, resolution=32, width=1 / 32, fc_width=16))
+    trace = shape_trace(model).set_index(["part", "index"])
+    geometry = ["layer", "kernel", "stride", "padding", "input", "output"]
+    assert list(trace.loc[("features", 0), geometry]) == ["Conv2d", 5, 1, 2, (3, 32, 32),
+                                                          (2, 32, 32)]  # fmt: skip
+    assert list(trace.loc[("features", 2), geometry]) == ["MaxPool2d", 2, 2, 0, (2, 32, 32),
+                                                          (2, 16, 16)]  # fmt: skip
+    assert list(trace.loc[("classifier", 0), geometry]) == ["Linear", 0, 0, 0, (16,), (16,)]
+    assert len(trace) == len(model.features) + len(model.classifier)
+    assert not any(m._forward_hooks for m in model.modules())

@@ -7,6 +7,7 @@ from vggrepro.arch.configs import VGGSpec
 from vggrepro.arch.initialisation import initialise
 from vggrepro.arch.models import VGG, build, to_dense
 from vggrepro.engine.evaluate import (
+    _crops,
     _views,
     accuracy,
     evaluate,
@@ -53,14 +54,25 @@ def test_protocols_agree_where_they_must(net: torch.nn.Module) -> None:
     assert net.training  # evaluate restores the mode it found
 
 
+def test_scales_given_as_a_one_pass_iterable_serve_every_batch(net: torch.nn.Module) -> None:
+    """``scales`` may be any iterable, a generator too: every batch is seen at every scale."""
+    torch.manual_seed(3)
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    once = evaluate(net, batches(x, y), scales=(q for q in (32, 64)))
+    assert once == evaluate(net, batches(x, y), scales=(32, 64))
+
+
 def test_no_multi_crop_without_a_larger_scale(net: torch.nn.Module) -> None:
     x, y = torch.randn(4, 3, 32, 32), torch.arange(4)
     assert "multi-crop" not in evaluate(net, batches(x, y), scales=(32,))
 
 
-def test_evaluate_needs_images(net: torch.nn.Module) -> None:
+def test_evaluate_needs_images_and_accuracy_reads_zero_without_them(net: torch.nn.Module) -> None:
+    """No test images is an error for the test protocols; validation without images has no
+    hits, an accuracy of 0."""
     with pytest.raises(ValueError, match="no test images"):
         evaluate(net, [], scales=(32,))
+    assert accuracy(net, []) == 0.0
 
 
 def test_no_scales_means_the_centre_and_flip_protocols_only(net: torch.nn.Module) -> None:
@@ -187,3 +199,48 @@ def test_evaluation_leaves_a_net_in_eval_mode_in_eval_mode(net: torch.nn.Module)
     assert not net.training
     accuracy(net, batches(x, y))
     assert not net.training
+
+
+@pytest.mark.parametrize(
+    "h, w, rows, cols", [(40, 64, (0, 4, 8), (0, 16, 32)), (64, 40, (0, 16, 32), (0, 4, 8))]
+)
+def test_the_crop_grid_spans_both_sides_of_an_oblong_image(
+    h: int, w: int, rows: tuple, cols: tuple
+) -> None:
+    """Nine 32 px crops: top, middle and bottom rows by left, centre and right columns, each
+    side's offsets from its own length (each pixel holds its index, so a crop's first pixel
+    says where it starts)."""
+    x = torch.arange(h * w).view(1, 1, h, w)
+    crops = _crops(x, 32)
+    assert all(c.shape == (1, 1, 32, 32) for c in crops)
+    assert [divmod(int(c[0, 0, 0, 0]), w) for c in crops] == [(i, j) for i in rows for j in cols]
+
+
+def test_without_scales_the_folder_protocols_are_centre_and_flip_only() -> None:
+    """No test scale: no dense protocol, and so no dense multi-scale average either."""
+    net = ScoresFromTheTopRow()
+    centre = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        got = folder_views(net, net, centre, [], scales=[])
+    assert list(got) == folder_protocols(()) == ["centre", "flip"]
+
+
+class ScoresThroughAMatmul(ScoresFromTheTopRow):
+    """The top-row net with its scores passed through an identity matrix product, an operation
+    that bf16 autocast would round to 8 bits."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) @ torch.eye(10)
+
+
+def test_on_the_cpu_evaluation_keeps_full_precision() -> None:
+    """Scores 1.001 for the label against 1.0 for one other class (argmax would take the
+    first of a tie), or for all nine others (so would top-k, most likely): fp32 tells them
+    apart, bf16 would round them all to 1.0."""
+    one = {0: 1.0, 1: 1.001}
+    nine = {0: 1.001, **{c: 1.0 for c in range(1, 10)}}
+    x = torch.stack([scored(one, one), scored(nine, nine)])
+    y = torch.tensor([1, 0])
+    net = ScoresThroughAMatmul()
+    assert evaluate(net, [(x, y)], scales=())["centre"]["top1_error"] == 0.0
+    assert accuracy(net, [(x, y)]) == 1.0

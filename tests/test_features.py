@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import importlib
 import json
 import math
 from pathlib import Path
@@ -358,6 +359,7 @@ def test_find_saved_net_prefers_full_runs_then_epochs_then_error(
     place(tmp_path, "d_long_good", source, full_run(result, epochs=30, error=10.0))
     names = [c.path.stem for c in F.find_saved_nets(tmp_path)]
     assert names == ["d_long_good", "c_long_bad", "b_short", "a_smoke"]
+    assert [c.path.stem for c in F.find_saved_nets(str(tmp_path))] == names  # a folder as text
     assert isinstance(F.find_saved_net(tmp_path).model(), nn.Module)
 
 
@@ -376,6 +378,25 @@ def test_warning_says_what_the_saved_net_is(saved: tuple[Path, dict]) -> None:
     assert not full.undertrained and "under" not in full.label and "GPU tier" in full.label
     cpu = F.SavedNet(path, {**full_run(result, epochs=15, error=20.0, budget=15), "preset": "cpu"})
     assert not cpu.undertrained and "CPU tier" in cpu.label
+
+
+def test_saved_nets_are_looked_for_in_the_results_folder_unless_told_otherwise(
+    saved: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``$VGGREPRO_MODELS`` the chapter reads the checkout's ``results/models``, from
+    any working folder; with it, ``find_saved_net()`` reads the folder it names."""
+    from vggrepro.results.recorded import RESULTS
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        monkeypatch.delenv("VGGREPRO_MODELS", raising=False)
+        assert importlib.reload(F).MODELS == RESULTS / "models"
+        place(tmp_path / "nets", "only", *saved)
+        monkeypatch.setenv("VGGREPRO_MODELS", str(tmp_path / "nets"))
+        assert importlib.reload(F).find_saved_net().path == tmp_path / "nets" / "only.pt"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(F)
 
 
 def test_data_source_never_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -489,3 +510,7 @@ def test_the_description_and_warning_quote_the_runs_own_numbers(saved: tuple[Pat
     text = ck.describe()
     assert "3 epoch(s) on 45,000 training images" in text and "on 10,000 test images" in text
     assert "stopped before the end of its budget of 30 epochs" in F.saved_net_warning(ck)
+    cpu = {**run, "preset": "cpu"}
+    record = F.SavedNet(path, cpu).record  # the one run, at its own tier, from the net's folder
+    assert (record.grid, record.runs, record.tier) == ("features", [cpu], "cpu")
+    assert record.source == str(path.parent)

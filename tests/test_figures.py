@@ -75,15 +75,25 @@ def test_normalisation_boxes_are_as_thin_as_pooling_boxes(
 @pytest.mark.parametrize("spec", SPECS, ids=["D", "A-LRN"])
 def test_one_dotted_line_parts_each_stage_from_the_next(spec: VGGSpec) -> None:
     """Four lines between the five conv stages and one before the FC head: none before the
-    first box, after the last or across a box."""
+    first box, after the last or across a box, each midway between the boxes either side;
+    each stage's label stands over its own boxes."""
     ax = draw_layer_stack(spec)
     lines = sorted(line.get_xdata()[0] for line in ax.lines)
     drawn = sorted((p for p in ax.patches if isinstance(p, Rectangle)), key=lambda r: r.get_x())
+    labels = sorted(t.get_position()[0] for t in ax.texts if t.get_rotation() == 0)
     plt.close(ax.figure)
     assert len(lines) == 5
     assert drawn[0].get_x() < lines[0] and lines[-1] < drawn[-1].get_x()
     for x in lines:
         assert not any(b.get_x() <= x <= b.get_x() + b.get_width() for b in drawn)
+        before = max(b.get_x() + b.get_width() for b in drawn if b.get_x() < x)
+        after = min(b.get_x() for b in drawn if b.get_x() > x)
+        assert x == pytest.approx((before + after) / 2)
+    bounds = [-math.inf, *lines, math.inf]
+    assert len(labels) == len(bounds) - 1
+    for label, lo, hi in zip(labels, bounds, bounds[1:], strict=False):
+        stage = [b for b in drawn if lo < b.get_x() < hi]
+        assert stage[0].get_x() < label < stage[-1].get_x() + stage[-1].get_width()
 
 
 def test_box_widths_grow_with_log2_of_channels_and_sit_a_fixed_gap_apart() -> None:
@@ -153,3 +163,20 @@ def test_it_draws_on_the_axes_it_is_given_and_keeps_every_label_in_view() -> Non
     for label in labels:
         assert frame.x0 <= label.x0 and label.x1 <= frame.x1
         assert frame.y0 <= label.y0 and label.y1 <= frame.y1
+
+
+def test_each_layer_name_sits_under_the_middle_of_its_box() -> None:
+    """The rotated names read left to right as the boxes do, each centred under its box and
+    below it; C's 1x1 convs get their own colour."""
+    spec = VGGSpec("C", resolution=32)
+    ax = draw_layer_stack(spec)
+    drawn = sorted((p for p in ax.patches if isinstance(p, Rectangle)), key=lambda r: r.get_x())
+    names = sorted((t for t in ax.texts if t.get_rotation() == 90), key=lambda t: t.get_position())
+    plt.close(ax.figure)
+    assert [t.get_text() for t in names] == [name for _, name, _ in walk(spec)] + ["soft-max"]
+    for box, name in zip(drawn, names, strict=True):
+        x, y = name.get_position()
+        assert x == pytest.approx(box.get_x() + box.get_width() / 2)
+        assert y < box.get_y()
+    colours = [to_hex(b.get_facecolor()) for b in drawn]
+    assert colours.count(COLOURS["conv1"]) == 3

@@ -102,13 +102,45 @@ def test_the_all_grid_trains_only_the_runs_asked_for_in_the_grids_that_hold_them
 def test_the_all_grid_without_runs_trains_every_grid(
     tiny: CIFAR10, tmp_path: Path, trained: list[str]
 ) -> None:
-    """No ``runs``: every grid of ``GRIDS`` takes part and reports all of its runs."""
+    """No ``runs`` and no ``seeds``: every grid of ``GRIDS`` takes part and reports all of its
+    runs, each for the default seeds of the tier asked for."""
     runs = grids.run_grid(
-        "all", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,),
-        tier="smoke", progress=False,
-    )  # fmt: skip
-    assert len(runs) == sum(len(grid) for grid in grids.GRIDS.values())
+        "all", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", tier="smoke", progress=False
+    )
+    per_seed = sum(len(grid) for grid in grids.GRIDS.values())
+    assert len(runs) == len(grids.SMOKE_SEEDS) * per_seed
     assert {run_id.split("/")[0] for run_id in trained} == set(grids.GRIDS)
+    assert {run_id.rsplit("-s", 1)[1] for run_id in trained} == {"0", "1"}
+
+
+def test_the_device_asked_for_reaches_every_run_of_every_grid(
+    tiny: CIFAR10, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``device`` given to the ``all`` grid is the device each run trains on."""
+    devices = []
+
+    def fake_train(cfg, data, *, run_id: str, device: str | None, **kwargs) -> dict:
+        devices.append(device)
+        return {"run_id": run_id, "status": "completed", "test": {}}
+
+    monkeypatch.setattr(grids, "train", fake_train)
+    grids.run_grid(
+        "all", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), tier="smoke",
+        runs=("vgg11_lrn", "vgg13_5x5"), device="meta", progress=False,
+    )  # fmt: skip
+    assert devices == ["meta", "meta"]
+
+
+def test_one_run_left_is_trained_in_this_process_whatever_the_workers(
+    tiny: CIFAR10, tmp_path: Path, trained: list[str]
+) -> None:
+    """With two workers but a single run to train, no worker process is started: the run is
+    trained here (where the stubbed ``train`` sees it)."""
+    runs = grids.run_grid(
+        "lrn", tiny, out=tmp_path / "r", checkpoints=tmp_path / "ck", seeds=(0,), tier="smoke",
+        runs=("vgg11",), workers=2, progress=False,
+    )  # fmt: skip
+    assert trained == [r["run_id"] for r in runs] == ["lrn/vgg11-s0"]
 
 
 def test_a_run_recorded_by_another_grid_is_shared_not_trained_again(
@@ -160,8 +192,9 @@ def test_runs_limits_the_grid_and_unknown_runs_are_named(tiny: CIFAR10, tmp_path
     with pytest.raises(ValueError, match="grid depth has no run 'vgg20_bn'"):
         grids.run_grid("depth", tiny, out=tmp_path, checkpoints=tmp_path, runs=("vgg20_bn",))
     too_many = (os.cpu_count() or 1) + 1  # more one-thread processes than cores oversubscribe
-    with pytest.raises(ValueError, match="workers must be between 1 and the"):
-        grids.run_grid("depth", tiny, out=tmp_path, checkpoints=tmp_path, workers=too_many)
+    for workers in (too_many, 0):  # no worker at all would train nothing
+        with pytest.raises(ValueError, match="workers must be between 1 and the"):
+            grids.run_grid("depth", tiny, out=tmp_path, checkpoints=tmp_path, workers=workers)
 
 
 def recorded_vgg11(tiny: CIFAR10, tmp_path: Path, epochs: int) -> tuple[dict, Path, dict]:
@@ -445,6 +478,26 @@ def test_a_warm_start_source_with_its_net_kept_is_not_trained_for_a_missing_run(
     recorded, (first, rest) = grids._plan("init", names, (0,), tiny, "smoke", out, ck, {})
     assert recorded == {} and [j.run_id for j in first] == ["init/vgg11_paper-s0"]
     assert [j.run_id for j in rest] == ["init/vgg19_warm-s0"]
+    # Once the run that needs it is recorded too, the source's net is no longer needed.
+    recorded_only["vgg19_warm-s0"] = {"run_id": "init/vgg19_warm-s0", "status": "completed"}
+    (out / "init").mkdir(parents=True)
+    (out / "init" / "vgg19_warm-s0.json").touch()
+    recorded, waves = grids._plan("init", names, (0,), tiny, "smoke", out, ck, {})
+    assert sorted(recorded) == ["init/vgg11_paper-s0", "init/vgg19_warm-s0"] and waves == ([], [])
+
+
+def test_a_warm_start_source_is_trained_in_its_grid_even_when_another_grid_has_it(
+    tiny: CIFAR10, tiny_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm run needs the source's net under its own grid's folder, so the source is
+    trained there, not shared; a run no other run needs is shared from its twin."""
+    monkeypatch.setattr(grids, "_twin", lambda out, cfg, data: json.loads(json.dumps(tiny_run)))
+    out, ck = tmp_path / "r", tmp_path / "ck"
+    names = ["vgg11_paper", "vgg19_paper"]
+    recorded, (first, rest) = grids._plan("init", names, (0,), tiny, "smoke", out, ck, {})
+    assert [j.run_id for j in first] == ["init/vgg11_paper-s0"] and rest == []
+    assert list(recorded) == ["init/vgg19_paper-s0"]
+    assert recorded["init/vgg19_paper-s0"]["shared_with"] == tiny_run["run_id"]
 
 
 def test_a_run_that_stopped_as_stalled_is_another_run_under_another_stall_rule(

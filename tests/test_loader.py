@@ -15,9 +15,11 @@ PAD = 2
 IDENTITY = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
 
 
-def images_with_positions(n: int = N, size: int = SIZE) -> torch.Tensor:
-    """uint8 images whose every pixel value is unique within an image and non-zero."""
-    positions = torch.arange(1, 3 * size * size + 1).view(3, size, size)  # 1..192 for size 8
+def images_with_positions(n: int = N, size: int = SIZE, width: int | None = None) -> torch.Tensor:
+    """uint8 images (``size`` high, ``width`` or ``size`` wide) whose every pixel value is unique
+    within an image and non-zero (at most 85 pixels per channel)."""
+    width = width or size
+    positions = torch.arange(1, 3 * size * width + 1).view(3, size, width)  # 1..192 for size 8
     return positions.to(torch.uint8).expand(n, -1, -1, -1).contiguous()
 
 
@@ -39,18 +41,22 @@ def pixels(x: torch.Tensor) -> torch.Tensor:
     return (x * 255).round()
 
 
-def shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+def shifted(image: torch.Tensor, dy: int, dx: int, pad: int = PAD) -> torch.Tensor:
     """``image`` translated by (dy, dx) pixels, zero-filled: what a padded random crop gives."""
-    padded = F.pad(image, (PAD,) * 4)
+    padded = F.pad(image, (pad,) * 4)
     h, w = image.shape[-2:]
-    return padded[:, PAD - dy : PAD - dy + h, PAD - dx : PAD - dx + w]
+    return padded[:, pad - dy : pad - dy + h, pad - dx : pad - dx + w]
 
 
-def test_epoch_covers_every_index_once() -> None:
-    dl = loader(batch_size=16)
-    assert len(dl) == 4  # 50 = 3 x 16 + 2
-    sizes = [len(y) for _, y in dl]
-    assert sizes == [16, 16, 16, 2]
+@pytest.mark.parametrize(
+    ("batch_size", "sizes"), [(16, [16, 16, 16, 2]), (1, [1] * N)], ids=["partial", "single"]
+)
+def test_epoch_covers_every_index_once(batch_size: int, sizes: list[int]) -> None:
+    """Every image once per epoch, shuffled, in full batches and a last partial one
+    (50 = 3 x 16 + 2); a batch of one image is allowed."""
+    dl = loader(batch_size=batch_size)
+    assert len(dl) == len(sizes)
+    assert [len(y) for _, y in dl] == sizes
     _, y = epoch(dl)
     assert torch.equal(y.sort().values, torch.arange(N))
     assert not torch.equal(y, torch.arange(N))  # shuffled
@@ -63,16 +69,25 @@ def test_drop_last_drops_the_partial_batch() -> None:
     assert len(y) == 48 and len(y.unique()) == 48
 
 
-def test_batches_are_float32_and_int64() -> None:
-    x, y = next(iter(loader()))
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("label_dtype", [torch.int64, torch.int32, torch.uint8])
+def test_batches_are_float32_and_int64(train: bool, label_dtype: torch.dtype) -> None:
+    """Whatever integer type the labels come in, batches hold int64 labels (what the loss
+    takes), the same values, and float32 images in the usual contiguous layout."""
+    labels = torch.arange(N).to(label_dtype)
+    x, y = next(iter(loader(labels=labels, train=train)))
     assert x.dtype == torch.float32 and y.dtype == torch.int64
-    assert x.shape == (16, 3, SIZE, SIZE)
+    assert x.shape == (16, 3, SIZE, SIZE) and x.is_contiguous()
+    assert bool((y < N).all()) and len(y.unique()) == 16
 
 
 def test_same_seed_same_batches_other_seed_other_order() -> None:
     a, b, c = (epoch(loader(seed=s, jitter=(8, 12))) for s in (3, 3, 4))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[1], c[1])
+    images = images_with_positions()
+    default = DeviceLoader(images, torch.arange(N), 16, train=True, **IDENTITY)
+    assert torch.equal(epoch(default)[0], epoch(loader(seed=0))[0])  # the default seed is 0
 
 
 def test_successive_epochs_differ() -> None:
@@ -80,21 +95,34 @@ def test_successive_epochs_differ() -> None:
     assert not torch.equal(epoch(dl)[1], epoch(dl)[1])
 
 
-def test_crop_and_flip_give_only_valid_shifts_of_the_original() -> None:
-    images = images_with_positions(200)
-    x, y = epoch(loader(images=images, crop_padding=PAD, flip=True, batch_size=64))
+@pytest.mark.parametrize(
+    ("width", "options", "pad"),
+    [
+        (SIZE, {"crop_padding": PAD, "flip": True}, PAD),
+        (6, {"crop_padding": PAD, "flip": True}, PAD),  # 8 high, 6 wide
+        (SIZE, {}, 4),  # the defaults: padding 4 and flips
+    ],
+    ids=["square", "non-square", "defaults"],
+)
+def test_crop_and_flip_give_only_valid_shifts_of_the_original(
+    width: int, options: dict, pad: int
+) -> None:
+    """Every output is the image, mirrored or not, shifted by at most ``pad`` pixels each way,
+    at its own size; about every such shift and both mirrorings appear."""
+    outcomes = (2 * pad + 1) ** 2 * 2
+    images = images_with_positions(4 * outcomes, width=width)
+    x, y = epoch(loader(images=images, batch_size=64, **options))
     original = images[0].float()
     candidates = {
-        (dy, dx, f): shifted(hflip(original) if f else original, dy, dx)
-        for dy, dx, f in itertools.product(range(-PAD, PAD + 1), range(-PAD, PAD + 1), (0, 1))
+        shifted(hflip(original) if f else original, dy, dx, pad).numpy().tobytes(): (dy, dx, f)
+        for dy, dx, f in itertools.product(range(-pad, pad + 1), range(-pad, pad + 1), (0, 1))
     }
-    seen = set()
-    for out in pixels(x):
-        matches = [key for key, image in candidates.items() if torch.equal(out, image)]
-        assert len(matches) == 1
-        seen.add(matches[0])
-    # With 200 draws from 50 outcomes, nearly all appear; a stuck offset or flip would not.
-    assert len(seen) > 40
+    assert len(candidates) == outcomes  # all distinct
+    assert x.shape == (len(images), 3, SIZE, width)
+    seen = [candidates.get(out.numpy().tobytes()) for out in pixels(x)]
+    assert None not in seen
+    # With 4 draws per outcome, nearly all appear; a stuck offset or flip would not.
+    assert len(set(seen)) > 0.9 * outcomes
     assert {f for _, _, f in seen} == {0, 1}
 
 
@@ -174,9 +202,11 @@ def test_jitter_crops_a_rescaled_image() -> None:
     assert len(offsets) > 10  # crops at random offsets, not one fixed corner
 
 
-def test_channels_last_output() -> None:
-    x, _ = next(iter(loader(channels_last=True)))
+@pytest.mark.parametrize("train", [True, False])
+def test_channels_last_output(train: bool) -> None:
+    x, _ = next(iter(loader(channels_last=True, train=train)))
     assert x.is_contiguous(memory_format=torch.channels_last)
+    assert not x.is_contiguous()
 
 
 def test_resize_scales_the_shorter_side_and_hflip_mirrors() -> None:
@@ -186,6 +216,9 @@ def test_resize_scales_the_shorter_side_and_hflip_mirrors() -> None:
     assert resize(torch.rand(1, 3, 3, 5), 4).shape == (1, 3, 4, 7)
     assert resize(torch.rand(1, 3, 5, 3), 4).shape == (1, 3, 7, 4)
     assert torch.equal(hflip(x)[..., 0], x[..., -1])
+    # bilinear, pixel centres aligned (align_corners=False): 0, 10 doubled is 0, 2.5, 7.5, 10
+    two = torch.tensor([0.0, 10.0]).view(1, 1, 1, 2).expand(1, 1, 2, 2)
+    assert resize(two, 4)[0, 0, 0].tolist() == [0.0, 2.5, 7.5, 10.0]
 
 
 @pytest.mark.parametrize(
@@ -193,6 +226,7 @@ def test_resize_scales_the_shorter_side_and_hflip_mirrors() -> None:
     [
         ({"images": images_with_positions().float()}, "images must be uint8"),
         ({"labels": torch.arange(len(images_with_positions()) - 1)}, "one per image"),
+        ({"labels": torch.arange(N, device="meta")}, "on the images' device"),
         ({"jitter": (SIZE - 1, 12)}, "must satisfy min"),
         ({"jitter": (12, 10)}, "must satisfy min"),
         ({"mean": (0.5,)}, "one value per channel"),

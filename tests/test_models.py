@@ -5,7 +5,15 @@ import torch
 import torchvision
 from torch import nn
 
-from vggrepro.arch.configs import ALIASES, CONFIGS, TABLE1, VGGSpec, resolve, weight_layers
+from vggrepro.arch.configs import (
+    ALIASES,
+    CONFIGS,
+    TABLE1,
+    VGGSpec,
+    alias,
+    resolve,
+    weight_layers,
+)
 from vggrepro.arch.initialisation import SCHEMES, initialise, warm_start
 from vggrepro.arch.models import TORCHVISION_NAMES, build, to_dense, torchvision_name
 
@@ -28,8 +36,15 @@ def test_weight_layers_match_table1(config: str, layers: int) -> None:
 
 
 def test_every_alias_resolves_to_a_config() -> None:
+    """Each configuration has one common name, and that name resolves back to it."""
     assert set(ALIASES.values()) == set(CONFIGS)
     assert resolve("vgg16") == "D" and resolve("D") == "D"
+    names = {c: alias(c) for c in CONFIGS}
+    assert names == {"A": "vgg11", "A-LRN": "vgg11_lrn", "B": "vgg13", "C": "vgg16_1x1",
+                     "D": "vgg16", "E": "vgg19", "B-5x5": "vgg13_5x5"}  # fmt: skip
+    assert all(resolve(name) == c for c, name in names.items())
+    assert all(alias(name) == name and weight_layers(name) == weight_layers(c)
+               for c, name in names.items())  # fmt: skip
 
 
 def test_lrn_only_in_a_lrn_right_after_the_first_relu() -> None:
@@ -79,7 +94,7 @@ def test_first_fc_follows_the_resolution(resolution: int) -> None:
     "options, words",
     [
         ({"config": "vgg20"}, ["vgg20", "vgg16", "E"]),
-        ({"config": "D", "width": 0.005}, ["width", "zero channels"]),
+        ({"config": "D", "width": 0.005}, ["width 0.005", "zero channels", "at least 0.015625"]),
         ({"config": "D", "resolution": 31}, ["resolution 31", "at least 32"]),
         ({"config": "D", "num_classes": 0}, ["num_classes", "positive"]),
         ({"config": "D", "fc_width": 0}, ["fc_width"]),
@@ -95,9 +110,13 @@ def test_bad_input_names_what_is_valid(options: dict, words: list[str]) -> None:
 
 
 def test_defaults_are_the_papers_imagenet_nets() -> None:
+    """Unless told otherwise a spec, and the builder, give the paper's VGG-16 (D): full width,
+    no batch norm."""
     spec = VGGSpec()
     shape = (spec.resolution, spec.num_classes, spec.fc_width, spec.final_map)
     assert shape == (224, 1000, 4096, 7)
+    assert (spec.config, spec.width, spec.batch_norm) == ("D", 1.0, False)
+    assert build(**SMALL).spec == VGGSpec("D", **SMALL)
 
 
 @pytest.mark.parametrize("config, resolution", [("A", 32), ("D", 64), ("C", 96)])
@@ -153,7 +172,9 @@ def test_torchvision_state_dicts_load_both_ways(config: str, batch_norm: bool) -
 
 def test_torchvision_has_no_c_or_lrn() -> None:
     for config in ("A-LRN", "C"):
-        with pytest.raises(ValueError, match="torchvision has no configuration"):
+        with pytest.raises(
+            ValueError, match="^torchvision has no configuration .*; it has A, B, D, E$"
+        ):
             torchvision_name(VGGSpec(config))
 
 
@@ -301,3 +322,12 @@ def test_the_last_map_rounds_down_like_the_pools_do() -> None:
     first_fc = next(m for m in net.modules() if isinstance(m, torch.nn.Linear))
     assert first_fc.in_features == spec.final_channels
     assert net(torch.zeros(2, 3, 56, 56)).shape == (2, 10)
+
+
+def test_the_smallest_valid_net_builds_and_scores_its_one_class() -> None:
+    """Every field at its limit is accepted: one class, one FC unit, 32 px (five pools to one
+    pixel), no dropout and a width that leaves one channel in the first stage."""
+    spec = VGGSpec("A", num_classes=1, fc_width=1, resolution=32, width=1 / 64, dropout=0.0)
+    net = build(spec)
+    assert [m.out_features for m in net.classifier if isinstance(m, nn.Linear)] == [1, 1, 1]
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 1)

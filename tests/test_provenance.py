@@ -2,6 +2,7 @@
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,7 @@ def test_timestamps_are_utc_with_their_offset() -> None:
     """The results schema needs the offset; a naive local time would be refused there."""
     from datetime import UTC, datetime
 
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", provenance.now())  # to the second
     stamp = datetime.fromisoformat(provenance.now())
     assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0
     assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
@@ -125,3 +127,19 @@ def test_the_record_names_the_device_and_the_software_versions(
     assert record["python"] == "{}.{}.{}".format(*sys.version_info[:3])
     assert record["torch"] == torch.__version__ and record["cuda"] == torch.version.cuda
     assert (record["git_commit"], record["git_dirty"]) == ("c0ffee", None)
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    assert record["cudnn"] == cudnn and record["platform"] == platform.platform()
+
+
+def test_only_a_cuda_device_is_waited_for_and_named_by_cuda(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``sync`` waits for a CUDA device's queue (a CPU has none); a CUDA device is named by
+    the driver, not as a CPU."""
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", waited.append)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: f"GPU {device.index}")
+    provenance.sync(torch.device("cpu"))
+    provenance.sync(torch.device("cuda", 1))
+    assert waited == [torch.device("cuda", 1)]
+    assert provenance.device_name(torch.device("cuda", 1)) == "GPU 1"

@@ -51,6 +51,8 @@ def test_gradient_is_positive_on_a_square_and_peaks_in_the_centre():
 def test_jump_is_the_downsampling_factor():
     spec = VGGSpec("E")
     fields = receptive.receptive_fields(spec)
+    assert list(fields.columns) == ["part", "index", "name", "layer", "kind", "out_shape", "rf",
+                                    "jump"]  # fmt: skip
     features = fields[fields["part"] == "features"]
     side = features["out_shape"].map(lambda s: s[1])
     assert (features["jump"] * side == spec.resolution).all()
@@ -123,6 +125,7 @@ def test_stack_table_defaults_to_one_to_four_layers_of_512_channels():
 
 def test_stack_table_ratio_falls_with_depth():
     table = receptive.stack_table(range(1, 5), channels=8)
+    assert (table["channels"] == 8).all()
     assert table.loc[1, "weight_ratio"] == 1.0
     assert table["weight_ratio"].is_monotonic_decreasing
     assert (table["rf_stack"] == table["rf_single"]).all()
@@ -154,3 +157,17 @@ def test_a_field_matches_only_if_both_its_height_and_width_do() -> None:
     assert not table["match"].any()
     field = receptive.empirical_receptive_field(features, 3)
     assert (field.index, field.height, field.width) == (3, 8, 10)  # conv2_1: 4 + 2 * jump 2
+
+
+def test_a_field_is_measured_on_32_px_doubled_until_it_fits() -> None:
+    """D's conv1_1 (3 px field) and conv3_1 (24 px) fit in the default 32 px input, conv3_2
+    (32 px) needs 64 and conv4_1 (60 px) 128: the side doubles until the field touches no
+    border."""
+    spec, features = geometry("D")
+    names = receptive.receptive_fields(spec).set_index("name")
+    sizes = {}
+    for name in ("conv1_1", "conv3_1", "conv3_2", "conv4_1"):
+        field = receptive.empirical_receptive_field(features, int(names.loc[name, "index"]))
+        assert field.height == names.loc[name, "rf"]
+        sizes[name] = field.input_size
+    assert sizes == {"conv1_1": 32, "conv3_1": 32, "conv3_2": 64, "conv4_1": 128}

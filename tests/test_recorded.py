@@ -2,10 +2,14 @@
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from vggrepro.files import project_root
 from vggrepro.results import recorded
 from vggrepro.results.io import save_result
 from vggrepro.results.schema import ResultError
@@ -172,6 +176,9 @@ def test_a_retest_counts_towards_the_protocols_and_scales_a_grid_was_tested_with
     assert record.tested_with(recorded.PROTOCOLS) and record.test_scales == [32, 64]
     record = recorded.GridRecord("depth", [retested, run("completed", both)], "cpu", "x")
     assert not record.tested_with(recorded.PROTOCOLS) and record.test_scales == [32, 64]
+    # Only completed runs must have them: a stalled run tested at the centre does not count.
+    record = recorded.GridRecord("depth", [retested, run("stalled", both)], "cpu", "x")
+    assert record.tested_with(recorded.PROTOCOLS)
 
 
 def test_wall_times_add_up_the_trained_runs_and_count_the_shared_ones(tiny_run: dict) -> None:
@@ -375,3 +382,61 @@ def test_the_provenance_table_reads_each_column_from_its_own_field(
     assert row["CUDA"] == shown and row["torch"] == run["provenance"]["torch"]
     assert (row["seed"], row["status"], row["wall time (s)"]) == (7, "stalled", 12.5)
     assert row["finished"] == "2026-01-01T00:00:12+00:00"
+
+
+@pytest.mark.skipif(bool(os.environ.get("VGGREPRO_RESULTS")), reason="another folder is set")
+def test_by_default_the_checkouts_results_folder_is_read(tmp_path: Path) -> None:
+    """Run from the checkout with no folder given, the book reads the runs committed under
+    ``results/`` there and names each grid's folder relative to the checkout; its tables go
+    to ``results/tables``."""
+    assert recorded.RESULTS == recorded.ROOT / "results" and recorded.ROOT.is_dir()
+    assert recorded.TABLES == recorded.RESULTS / "tables"
+    record = recorded.load_grid("lrn")
+    assert record.source == f"results/{recorded.TIERS[record.tier]}/lrn"
+    assert recorded.recorded_tiers("lrn")[0].source == record.source
+    assert [r.source for r in recorded.complete_tiers(["depth"])[0].values()] == [
+        f"results/{recorded.TIERS[record.tier]}/depth"
+    ] * 2
+    assert "lrn: " in recorded.status(["lrn"]) and "nothing" not in recorded.status(["lrn"])
+    assert "throughput-cpu.json" in recorded.benchmarks()["file"].tolist()
+    # A folder outside the checkout is named as it was given.
+    assert recorded.load_tier(tmp_path / "cpu" / "lrn", "cpu") == []
+    save_result(tier(recorded.load_grid("lrn").runs[0], "cpu"), tmp_path / "cpu" / "lrn" / "a.json")
+    assert recorded.load_grid("lrn", tmp_path).source == str(tmp_path / "cpu" / "lrn")
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_outside_a_checkout_the_results_folder_is_the_given_one_else_the_working_folders(
+    tmp_path: Path, given: bool
+) -> None:
+    """An installed package used from a folder that is no checkout reads ``$VGGREPRO_RESULTS``
+    when set, else ``results/`` of the working folder (never the checkout it came from)."""
+    code = "from vggrepro.results import recorded; print(recorded.RESULTS, recorded.TABLES)"
+    env = os.environ | {"VGGREPRO_RESULTS": str(tmp_path / "mine") if given else ""}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    results = tmp_path / ("mine" if given else "results")
+    assert out.stdout.split() == [str(results), str(results / "tables")]
+
+
+def test_a_checkout_needs_both_the_book_config_and_a_results_folder(tmp_path: Path) -> None:
+    """A folder with only ``_config.yml`` (some other book) or only a ``results`` folder is no
+    checkout: a folder below both is taken as it is."""
+    (tmp_path / "results").mkdir()
+    (tmp_path / "book" / "results").mkdir(parents=True)  # a folder, not the config file
+    (tmp_path / "book" / "_config.yml").mkdir()
+    start = tmp_path / "book" / "chapter"
+    start.mkdir()
+    assert project_root(start) == start.resolve()
+    (tmp_path / "book" / "_config.yml").rmdir()
+    (tmp_path / "book" / "results").rmdir()
+    (tmp_path / "book" / "_config.yml").touch()
+    assert project_root(start) == start.resolve()
+
+
+def test_a_run_of_the_imagenet_recipe_is_named_by_its_preset(tiny_run: dict) -> None:
+    """A preset without a CIFAR tier (the ImageNet recipe) is shown by its own name in the
+    provenance and wall-time tables."""
+    run = {**copy.deepcopy(tiny_run), "preset": "imagenet"}
+    assert recorded.provenance_table([run]).loc[0, "tier"] == "imagenet"
+    assert recorded.wall_times([run]).loc[0, "tier"] == "imagenet"

@@ -191,6 +191,16 @@ def test_json_files_under_a_tables_folder_are_not_runs(tiny_run: dict, tmp_path:
     assert [r["run_id"] for r in load_runs(tmp_path)] == [tiny_run["run_id"]]
 
 
+def test_paths_given_as_text_are_read_and_written(tiny_run: dict, tmp_path: Path) -> None:
+    """Scripts pass folders and files as strings: each function takes them and a written file
+    is one JSON object ending in a newline, returned as a ``Path``."""
+    written = save_result(tiny_run, str(tmp_path / "g" / "r.json"))
+    assert written == tmp_path / "g" / "r.json" and isinstance(written, Path)
+    assert written.read_text().endswith("}\n")
+    assert load_result(str(written)) == json.loads(json.dumps(tiny_run))
+    assert [r["run_id"] for r in load_runs(str(tmp_path))] == [tiny_run["run_id"]]
+
+
 def test_missing_folder_has_no_runs(tmp_path: Path) -> None:
     assert load_runs(tmp_path / "nothing") == []
 
@@ -443,6 +453,7 @@ def test_a_runs_row_reads_its_results_file(tiny_run: dict) -> None:
                         for e, a in ((1, 0.2), (2, 0.5), (3, 0.4))]  # fmt: skip
     row = runs_frame([three]).iloc[0]
     assert row["epochs_run"] == 3 and row["best_val_acc"] == 0.5
+    assert pd.isna(row["diverged_epoch"])  # completed: it never diverged
     assert row["centre/top1"] == three["test"]["centre"]["top1_error"]
     assert row["centre/top5"] == three["test"]["centre"]["top5_error"]
     assert (row["run_id"], row["seed"], row["status"]) == (
@@ -522,3 +533,53 @@ def test_aggregate_averages_each_runs_best_validation_accuracy_over_seeds(tiny_r
     row = aggregate(runs_frame(runs)).iloc[0]
     assert row["best_val_acc mean"] == pytest.approx(0.65)
     assert row["best_val_acc count"] == 2
+
+
+def test_the_runs_frame_of_a_run_diverged_before_its_first_epoch(tiny_run: dict) -> None:
+    """No epoch recorded: no best validation accuracy (NaN, not 0), none run, and the epoch it
+    diverged at."""
+    run = {**copy.deepcopy(tiny_run), "status": "diverged", "diverged_epoch": 1, "test": {}}
+    run["history"] = []
+    row = runs_frame([run]).iloc[0]
+    assert pd.isna(row["best_val_acc"]) and row["epochs_run"] == 0
+    assert (row["status"], row["diverged_epoch"]) == ("diverged", 1)
+
+
+def test_aggregate_keeps_the_runs_order_and_puts_the_counts_first(tiny_run: dict) -> None:
+    """Configurations stay in the order their runs come (the grid's, not alphabetical), each
+    row led by its configuration, then the seeds and diverged counts, then the metrics."""
+    runs = [_seeded(tiny_run, arch, 0, 10.0) for arch in ("vgg19", "vgg11")]
+    runs[0]["grid"], runs[1]["grid"] = "lrn", "depth"
+    table = aggregate(runs_frame(runs))
+    assert list(table["arch"]) == ["vgg19", "vgg11"] and list(table["grid"]) == ["lrn", "depth"]
+    assert list(table.columns[:6]) == ["grid", "arch", "batch_norm", "init", "seeds", "diverged"]
+    assert list(table.columns[6:9]) == ["centre/top1 mean", "centre/top1 std", "centre/top1 count"]
+    by_init = aggregate(runs_frame(runs), by=["init"])  # the two nets, pooled
+    assert list(by_init.columns[:3]) == ["init", "seeds", "diverged"]
+    assert list(by_init["seeds"]) == [2]
+
+
+@pytest.mark.parametrize(
+    "path, good, bad",
+    [
+        (("provenance", "backend"), ["nccl", "gloo", None], "mpi"),
+        (("provenance", "device_type"), ["cpu", "cuda"], "mps"),
+        (("provenance", "cuda"), [None, "12.4"], 12.4),
+        (("provenance", "git_dirty"), [True, False, None], "yes"),
+        (("model_sha256",), [None, "0123456789abcdef" * 4], "0123456789ABCDEF" * 4),
+        (("retest", "protocols"), [[], ["dense@64", "multi-crop"]], [64]),
+        (("probe", "rows"), [], []),  # one row or more (with_records has two), never none
+        (("probe", "data", "checksum"), ["f" * 64], "f" * 63),
+        (("status",), ["completed", "stalled"], "interrupted"),
+    ],
+    ids=lambda v: "/".join(map(str, v)) if isinstance(v, tuple) else None,
+)
+def test_each_field_takes_every_value_it_documents_and_refuses_another(
+    tiny_run: dict, path: tuple, good: list, bad: object
+) -> None:
+    """Enumerated and nullable fields: each documented value passes (a null where the field is
+    unknown or absent), a value of another kind or outside the list fails."""
+    for value in good:
+        validate(put(with_records(tiny_run), path, value))
+    with pytest.raises(ResultError, match=".".join(map(str, path))):
+        validate(put(with_records(tiny_run), path, bad))

@@ -156,3 +156,15 @@ def test_the_centre_error_may_come_back_exactly_the_tolerance_away_and_no_furthe
     assert after["test"]["centre"] == {"top1_error": 0.0, "top5_error": 0.0}
     assert after["test"]["dense@96"] == {"top1_error": 12.5, "top5_error": 2.5}
     assert after["retest"]["protocols"] == ["dense@96"] and load_result(out) == after
+
+
+def test_by_default_a_grid_is_retested_at_the_reduced_presets_scales(
+    tmp_path: Path, tiny: CIFAR10
+) -> None:
+    """Without ``scales``, each run is tested at 32, 64 and 96 pixels (score maps of 1x1, 2x2
+    and 3x3), and the file records those scales and the protocols they add."""
+    out, _ = _record(tmp_path, tiny)
+    assert retest_grid(out.parent, tmp_path / "models", tiny, progress=False) == [out]
+    after = load_result(out)
+    assert after["retest"]["scales"] == [32, 64, 96]
+    assert {"dense@96", "dense@96+flip", "dense multi-scale"} <= set(after["retest"]["protocols"])

@@ -132,6 +132,9 @@ def test_depth_by_tier_gives_each_tier_its_own_verdict() -> None:
     assert table["verdict"][1].startswith("with batch norm, top-1 error rises from vgg11")
     assert (table["runs"] == 12).all() and table["batch_norm"].all()
     assert "conv widths 1/2" in table["scale"][0]
+    assert list(table["shallow_error"]) == pytest.approx([10.0, 7.0])
+    assert list(table["deep_error"]) == pytest.approx([7.0, 10.0])
+    assert list(table["t_crit"]) == pytest.approx([significance.t_critical(8)] * 2)
 
 
 def test_depth_effect_keeps_diverged_runs_out_of_the_means_but_counts_them() -> None:
@@ -164,6 +167,9 @@ def test_the_verdict_reads_falls_saturates_and_no_change_from_the_numbers() -> N
     assert "shows no clear change" in bn
     still = depth.depth_verdict(runs_frame(grid({False: [10.0, 9.0, 8.0, 7.0]})))
     assert "monotonically" in still and "still falls at vgg16→vgg19 (-1.00)" in still
+    # -3 points over a seed std of 0.1 with 3 seeds a depth: t = -3 / (0.1 sqrt(2/3)), 8 dof
+    numbers = "(-3.00 points, 30.0x the seed-to-seed std of 0.10; |t| = 36.7 against 2.31)"
+    assert f"falls from vgg11 to vgg19 {numbers}, monotonically" in still
 
 
 def test_stalled_runs_are_counted_and_named_in_the_verdict() -> None:
@@ -197,6 +203,9 @@ def test_a_setting_without_runs_is_named_untestable_not_dropped() -> None:
     bn, plain = verdict.split(". Without batch norm")
     assert bn.startswith("With batch norm, top-1 error falls from vgg11 to vgg19")
     assert plain == ": not testable, no runs recorded."
+    empty = GridRecord("depth", [], tier="reduced", source="runs/depth")
+    assert depth.depth_verdict(empty) == "not testable: no runs"
+    assert training.training_verdict(empty) == "not testable: no runs"
 
 
 def test_smoke_runs_get_no_verdict_whatever_their_numbers() -> None:
@@ -220,6 +229,7 @@ def test_learning_curves_hold_every_epoch_and_means_count_the_runs_left() -> Non
     assert means["runs"].tolist() == [3, 3, 2]
     assert means.loc[1, "val_acc"] == pytest.approx(0.1 + 0.01)  # seeds 0, 1, 2
     assert means.loc[3, "train_loss"] == pytest.approx(2.0 / 3 + 0.5)  # seeds 0, 1
+    assert (means.loc[3, "lr"], means.loc[2, "train_acc"]) == pytest.approx((0.001, 0.2))
     assert training.learning_curves([]).empty
 
 
@@ -309,6 +319,10 @@ def test_training_verdict_names_diverged_runs_and_a_short_budget() -> None:
     assert "11 of 11 completed runs ended before their last learning-rate drop" in verdict
     assert verdict.endswith("; best validation accuracy 30.0% to 32.0%.")
     assert training.training_verdict(record, smoke=True) == significance.SMOKE_VERDICT
+    smoke = grid({False: [10.0, 9.0, 8.0, 7.0]}, smoke=True)
+    smoke = GridRecord("depth", smoke, tier="smoke", source="results/smoke/depth")
+    assert training.training_verdict(smoke) == significance.SMOKE_VERDICT
+    assert training.training_verdict(smoke, smoke=False).startswith("12 of 12 runs completed")
 
 
 def test_a_step_schedule_counts_its_own_planned_drops() -> None:
@@ -429,6 +443,7 @@ def test_timing_takes_the_mean_over_seeds_per_device_and_skips_runs_without_epoc
     assert first["images_per_s"] == pytest.approx(200.0)
     assert first["s_per_epoch"] == pytest.approx(3.5)
     assert first["epochs_run"] == pytest.approx(2.0)
+    assert first["wall_time_s"] == pytest.approx(10.0)  # not the 9, 12 and 0.5 s of training
     assert first["weight_layers"] == 11 and out.iloc[1]["images_per_s"] == 50.0
 
 
@@ -554,3 +569,25 @@ def test_a_smoke_comparison_has_no_interval_and_its_ends_are_inside_it() -> None
     assert " is inside " in significance.magnitude_verdict(c, hi, "absolute")
     assert " is below " in significance.magnitude_verdict(c, lo - 1e-6, "absolute")
     assert " is above " in significance.magnitude_verdict(c, hi + 1e-6, "absolute")
+
+
+def test_a_comparisons_table_row_gives_each_arm_its_own_numbers() -> None:
+    """Each column of ``Comparison.row`` holds its own arm's figure: the arms here differ in
+    runs, divergences, means and spreads, so no column can borrow the other arm's."""
+    frame = pd.DataFrame(
+        {"arch": ["a"] * 4 + ["b"] * 4,
+         "centre/top1": [10.0, 12.0, 14.0, math.nan, 18.0, 20.0, 22.0, 24.0],
+         "status": ["completed"] * 3 + ["diverged"] + ["completed"] * 4}
+    )  # fmt: skip
+    c = significance.pairwise(frame, "a", "b")
+    row = c.row()
+    lo, hi = row.pop("95% CI low"), row.pop("95% CI high")
+    assert row == {
+        "a": "a", "b": "b", "metric": "centre/top1", "runs a": 3, "runs b": 4,
+        "diverged a": 1, "diverged b": 0, "mean a": 12.0, "std a": 2.0, "mean b": 21.0,
+        "std b": pytest.approx(math.sqrt(20 / 3)), "b - a (points)": 9.0,
+        "b - a (% of a)": 75.0, "seed noise": pytest.approx(math.sqrt(28 / 5)),
+        "verdict": c.verdict,
+    }  # fmt: skip
+    half = significance.t_critical(5) * math.sqrt(28 / 5) * math.sqrt(1 / 3 + 1 / 4)
+    assert (lo, hi) == (pytest.approx(9.0 - half), pytest.approx(9.0 + half))

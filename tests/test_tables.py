@@ -26,6 +26,8 @@ def test_missing_values_say_so_and_headers_have_no_empty_row() -> None:
 def test_unnamed_row_labels_are_refused() -> None:
     with pytest.raises(ValueError, match="need a name"):
         readable(pd.DataFrame({"x": [1]}, index=["row"]))
+    with pytest.raises(ValueError, match="need a name"):  # fractions label rows, not number them
+        readable(pd.DataFrame({"x": [1, 2]}, index=[0.5, 1.5]))
 
 
 def test_cells_are_escaped_and_missing_values_read_as_a_dash_by_default() -> None:

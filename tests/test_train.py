@@ -25,6 +25,7 @@ from vggrepro.engine import presets
 from vggrepro.engine import train as train_module
 from vggrepro.engine.checkpoint import load_checkpoint, save_checkpoint
 from vggrepro.engine.data import CIFAR10, split_validation
+from vggrepro.engine.evaluate import evaluate
 from vggrepro.engine.loader import DeviceLoader
 from vggrepro.engine.nets import load_model, save_model, weights_digest
 from vggrepro.engine.presets import PLAIN_LR, PRESETS, STALL_MARGIN, TrainConfig, preset, stalled
@@ -83,6 +84,8 @@ def test_stalled_needs_the_whole_stretch_at_chance() -> None:
     assert stalled(at, 3, 10) and not stalled(at, 4, 10) and not stalled(at, None, 10)
     assert not stalled([*at[:2], {"train_acc": 0.1 + 2 * STALL_MARGIN}], 3, 10)
     assert stalled([{"train_acc": 0.9}, *at], 3, 10)  # the last epochs count
+    # chance is 1 / classes, and "at chance" reaches one point above it
+    assert stalled([{"train_acc": 0.205}], 1, 5) and not stalled([{"train_acc": 0.215}], 1, 5)
 
 
 @pytest.mark.parametrize("margin, status, epochs", [(1.0, "stalled", 2), (-1.0, "completed", 4)])
@@ -152,6 +155,18 @@ def test_cpu_preset_keeps_the_papers_optimiser_and_drops_within_its_budget() -> 
     assert all(e < cfg.epochs for e in cfg.drop_epochs())
     assert cfg.eval_scales == () and cfg.n_train is None  # the full training split
     assert cfg.stall_epochs is not None and cfg.stall_epochs < cfg.epochs // 2
+    # as measured for two cores: quarter widths, batch 128 in bf16, drops after epochs 13 and 19
+    assert (cfg.width, cfg.fc_width, cfg.batch_size, cfg.cpu_bf16) == (0.25, 512, 128, True)
+    assert (cfg.epochs, cfg.drop_epochs(), cfg.stall_epochs) == (22, [13, 19], 5)
+
+
+def test_the_smoke_preset_is_a_tiny_run_that_says_so() -> None:
+    """A few hundred images, one epoch, tiny widths, two test scales; flagged as a smoke run."""
+    cfg = preset("smoke")
+    assert (cfg.width, cfg.fc_width, cfg.epochs, cfg.batch_size) == (1 / 16, 32, 1, 64)
+    assert (cfg.n_train, cfg.n_val, cfg.n_test) == (512, 250, 250)
+    assert (cfg.eval_scales, cfg.eval_batch_size) == ((32, 64), 250)
+    assert cfg.smoke and cfg.preset == "smoke"
 
 
 def test_plain_nets_take_the_papers_rate_at_the_cpu_tier_unless_told() -> None:
@@ -177,6 +192,8 @@ def test_a_recorded_config_reads_back_with_defaults_for_newer_options() -> None:
     recorded = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples become lists
     assert TrainConfig.from_dict(recorded) == cfg
     del recorded["schedule"], recorded["milestones"]  # as written before they existed
+    assert TrainConfig.from_dict(recorded).schedule == "plateau"
+    recorded["retired_option"] = 1  # an option since removed is ignored, not an error
     assert TrainConfig.from_dict(recorded).schedule == "plateau"
 
 
@@ -712,3 +729,121 @@ def test_a_run_that_diverges_saves_no_net(
     assert (result["status"], result["diverged_epoch"], result["history"]) == ("diverged", 1, [])
     assert result["model_sha256"] is None and result["test"] == {}
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_the_reduced_preset_is_the_papers_recipe_at_cifar_scale() -> None:
+    """The module's recipe: SGD at 1e-2, momentum 0.9, decay 5e-4, batch 256, dropout 0.5, the
+    rate divided by 10 on a validation plateau at most three times; halved conv widths and an FC
+    head of 512 on 32 px images, tested at 32, 64 and 96 px; 5000 held-out images."""
+    cfg = preset("reduced")
+    recipe = (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size, cfg.dropout, cfg.lr_factor)
+    assert recipe == (1e-2, 0.9, 5e-4, 256, 0.5, 0.1)
+    assert (cfg.schedule, cfg.patience, cfg.max_drops, cfg.planned_drops()) == ("plateau", 2, 3, 3)
+    assert preset("reduced", max_drops=1).planned_drops() == 1  # the plateau rule's own cap
+    assert (cfg.arch, cfg.init, cfg.width, cfg.fc_width, cfg.epochs) == (
+        "vgg11", "kaiming", 0.5, 512, 30,
+    )  # fmt: skip
+    assert (cfg.crop_padding, cfg.flip, cfg.jitter) == (4, True, None)
+    assert (cfg.n_val, cfg.n_train, cfg.n_test, cfg.eval_scales) == (5000, None, None, (32, 64, 96))
+    assert (cfg.stall_epochs, cfg.compile, cfg.cpu_bf16, cfg.smoke) == (5, False, False, False)
+
+
+def test_a_configs_net_has_its_widths_depth_norm_and_dropout() -> None:
+    """``spec`` carries every option that shapes the net, at the resolution and class count
+    asked for (CIFAR's 10 classes at 32 px by default)."""
+    cfg = preset("smoke", arch="vgg13", batch_norm=True, width=0.25, fc_width=24, dropout=0.3)
+    spec = cfg.spec(7, resolution=64)
+    assert spec == VGGSpec("vgg13", 7, 64, width=0.25, fc_width=24, batch_norm=True, dropout=0.3)
+    assert (spec.config, spec.num_classes, spec.resolution) == ("B", 7, 64)
+    assert (spec.width, spec.fc_width, spec.batch_norm, spec.dropout) == (0.25, 24, True, 0.3)
+    assert (cfg.spec().num_classes, cfg.spec().resolution) == (10, 32)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")  # no real steps
+@pytest.mark.parametrize(
+    "schedule, lrs",
+    [
+        ({"patience": 0}, [0.1, 0.1, 0.05]),  # no gain after epoch 1: halved after epoch 2
+        ({"schedule": "step", "milestones": (0.34, 0.67)}, [0.1, 0.05, 0.025]),
+    ],
+)
+def test_either_schedule_divides_the_rate_by_the_configured_factor(
+    tiny: CIFAR10, monkeypatch: pytest.MonkeyPatch, schedule: dict, lrs: list[float]
+) -> None:
+    """With ``lr_factor`` 0.5 each drop halves the rate (not the paper's division by 10)."""
+    scripted = iter([0.5, 0.4, 0.4])
+    monkeypatch.setattr(train_module, "accuracy", lambda model, batches: next(scripted))
+    monkeypatch.setattr(train_module, "train_epoch", lambda run, bar, epoch: (2.0, 0.5))
+    cfg = preset("smoke", epochs=3, lr=0.1, lr_factor=0.5, eval_scales=(), **schedule, **TINY)
+    history = train(cfg, tiny, run_id="f", progress=False)["history"]
+    assert [h["lr"] for h in history] == pytest.approx(lrs)
+
+
+def test_a_results_file_records_the_run_its_saved_net_and_that_nets_test_errors(
+    tiny: CIFAR10, tmp_path: Path, loaders: list[DeviceLoader]
+) -> None:
+    """The result names its run (grid "single" unless given), seed and whole configuration; its
+    parameter count and weights digest are those of the net saved to ``model_path``, and its
+    test errors are that net's on the test split (every image of it, at every test scale)."""
+    cfg = preset("smoke", epochs=1, seed=3, eval_scales=(32, 64), **TINY)
+    result = train(cfg, tiny, run_id="g/r", model_path=tmp_path / "m.pt", progress=False)
+    assert (result["run_id"], result["grid"], result["seed"]) == ("g/r", "single", 3)
+    assert result["config"] == dataclasses.asdict(cfg)
+    net = load_model(tmp_path / "m.pt")
+    assert result["params"] == sum(p.numel() for p in net.parameters())
+    assert result["model_sha256"] == weights_digest(net)
+    test_batches = loaders[2]
+    assert torch.equal(test_batches.labels, tiny.test_labels)
+    assert result["test"] == evaluate(net, test_batches, cfg.eval_scales)
+
+
+def test_a_net_saved_to_a_path_given_as_text_loads_back_unchanged(tmp_path: Path) -> None:
+    """``save_model`` takes a path as text too and returns it as a ``Path``; by default it keeps
+    the weights in fp32, so the net read back (from a path as text) has the same digest."""
+    torch.manual_seed(0)
+    net = build(VGGSpec("A", num_classes=10, resolution=32, width=1 / 16, fc_width=8,
+                        batch_norm=True))  # fmt: skip
+    saved = save_model(net, str(tmp_path / "net.pt"))
+    assert isinstance(saved, Path) and saved == tmp_path / "net.pt"
+    assert weights_digest(load_model(str(saved))) == weights_digest(net)
+
+
+def test_a_warm_started_run_starts_from_net_as_layers(tiny: CIFAR10, tmp_path: Path) -> None:
+    """A deeper net whose ``warm_start`` names a saved net A (as text, as a results file
+    records it) starts with A's first convolution and A's classifier, not its own draws."""
+    torch.manual_seed(7)
+    net_a = build(preset("smoke", **TINY).spec())
+    cfg = preset("smoke", arch="vgg13", warm_start=str(save_model(net_a, tmp_path / "a.pt")),
+                 **TINY)  # fmt: skip
+    cpu = torch.device("cpu")
+    model = train_module.setup(cfg, tiny, train_module.prepare(tiny, cfg, cpu), cpu).model
+    assert torch.equal(model.features[0].weight, net_a.features[0].weight)
+    assert torch.equal(model.classifier[-1].weight, net_a.classifier[-1].weight)
+
+
+def test_a_run_given_no_epochs_reports_no_throughput(tiny: CIFAR10) -> None:
+    """No epoch, no training time: its net is still tested, and its throughput reads 0."""
+    result = train(preset("smoke", epochs=0, eval_scales=(), **TINY), tiny, run_id="z",
+                   progress=False)  # fmt: skip
+    assert (result["history"], result["train_time_s"], result["images_per_s"]) == ([], 0.0, 0.0)
+    assert "centre" in result["test"]
+
+
+def test_the_training_batches_are_drawn_as_configured_and_the_held_out_ones_plainly(
+    tiny: CIFAR10,
+) -> None:
+    """The training loader augments with the run's padding, flips and jitter, drops a last
+    partial batch and draws from a generator seeded with the run's seed; validation and test
+    are read in order, unaugmented, in batches of ``eval_batch_size``. The steps run on the
+    net itself, in fp32, unless compiling or bf16 is asked for."""
+    options = {**TINY, "batch_size": 30, "eval_batch_size": 15}
+    cfg = preset("smoke", seed=5, crop_padding=2, flip=False, jitter=(32, 40), **options)
+    cpu = torch.device("cpu")
+    run = train_module.setup(cfg, tiny, train_module.prepare(tiny, cfg, cpu), cpu)
+    drawn = (run.train.crop_padding, run.train.flip, run.train.jitter, run.train.batch_size)
+    assert drawn == (2, False, (32, 40), 30) and run.train.train and len(run.train) == 3
+    seeded = torch.Generator().manual_seed(5).get_state()
+    assert torch.equal(run.train.generator.get_state(), seeded)
+    for held_out in (run.val, run.test):
+        assert not held_out.train and held_out.batch_size == 15
+    assert run.step is run.model and not run.bf16  # not compiled, fp32 unless asked
