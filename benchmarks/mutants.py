@@ -8,7 +8,7 @@ folder, plants the change there, and runs the test files that cover the mutated 
 package; the real ``src/`` is never written). A mutant is caught when those tests fail. It then
 prints one row per mutant and the catch rate.
 
-Seventeen sets, and all of them:
+Eighteen sets, and all of them:
 
 - ``fresh`` (the default): bugs of the usual kinds in places the planted bugs of issue 12 did not
   touch, for an honest estimate of what the fast suite catches;
@@ -40,7 +40,8 @@ Seventeen sets, and all of them:
 - ``round14``: a blind fourteenth round, chosen and kept unseen in the same way;
 - ``round15``: a blind fifteenth round, chosen and kept unseen in the same way;
 - ``round16``: a blind sixteenth round, chosen and kept unseen in the same way;
-- ``all``: the seventeen together.
+- ``round17``: a blind seventeenth round, chosen and kept unseen in the same way;
+- ``all``: the eighteen together.
 
 Run from the checkout root (it takes tens of minutes on two CPU cores; one mutant at a time)::
 
@@ -61,6 +62,7 @@ Run from the checkout root (it takes tens of minutes on two CPU cores; one mutan
     .venv/bin/python benchmarks/mutants.py --set round14 --make-test --book  # the fourteenth
     .venv/bin/python benchmarks/mutants.py --set round15 --make-test --book  # the fifteenth
     .venv/bin/python benchmarks/mutants.py --set round16 --make-test --book  # the sixteenth
+    .venv/bin/python benchmarks/mutants.py --set round17 --make-test --book  # the seventeenth
     .venv/bin/python benchmarks/mutants.py --only step-milestone-off-by-one --no-baseline
     .venv/bin/python benchmarks/mutants.py --list                    # names, nothing run
 
@@ -3066,6 +3068,178 @@ ROUND16: tuple[Mutant, ...] = (
     ),
 )
 
+ROUND17: tuple[Mutant, ...] = (
+    Mutant(
+        "single-run-checkpoint-outside-single-folder",
+        "cli.py",
+        'checkpoint = args.checkpoints / "single" / f"{tag}.ckpt.pt"',
+        'checkpoint = args.checkpoints / f"{tag}.ckpt.pt"',
+        "wrong folder",
+    ),
+    Mutant(
+        "resumed-wall-time-adds-the-wrong-way",
+        "engine/train.py",
+        't0 -= done["wall_time"]  # the wall time counts an interrupted process too',
+        't0 += done["wall_time"]  # the wall time counts an interrupted process too',
+        "wrong sign",
+    ),
+    Mutant(
+        "torchvision-download-into-cache-root",
+        "engine/data.py",
+        'return _load_torchvision(cache_dir / "torchvision")',
+        "return _load_torchvision(cache_dir)",
+        "wrong folder",
+    ),
+    Mutant(
+        "top5-error-counts-top1-hits",
+        "engine/evaluate.py",
+        '"top5_error": 100 * (1 - c5 / total)',
+        '"top5_error": 100 * (1 - c1 / total)',
+        "wrong variable",
+    ),
+    Mutant(
+        "retest-refuses-stalled-runs",
+        "engine/retest.py",
+        'if result["status"] == "diverged":',
+        'if result["status"] != "completed":',
+        "wrong condition",
+    ),
+    Mutant(
+        "imagefolder-lists-hidden-image-files",
+        "engine/imagenet.py",
+        'if e.is_file() and not e.name.startswith(".")',
+        "if e.is_file()",
+        "dropped check",
+    ),
+    Mutant(
+        "imagenet-scaled-views-go-to-validation",
+        "engine/ddp.py",
+        "for scales in ((), cfg.test_scales())",
+        "for scales in (cfg.test_scales(), ())",
+        "swapped arguments",
+    ),
+    Mutant(
+        "per-rank-batch-not-divided",
+        "engine/distributed.py",
+        "    return global_batch // world.size",
+        "    return global_batch",
+        "wrong arithmetic",
+    ),
+    Mutant(
+        "warm-start-always-from-seed-0-net",
+        "engine/grids.py",
+        "checkpoints / name / f\"{chosen['warm_start']}-s{seed}.model.pt\"",
+        "checkpoints / name / f\"{chosen['warm_start']}-s0.model.pt\"",
+        "wrong value",
+    ),
+    Mutant(
+        "imagenet-equal-jitter-bounds-refused",
+        "engine/presets.py",
+        "if self.jitter is not None and not self.jitter[0] <= self.jitter[1]:",
+        "if self.jitter is not None and not self.jitter[0] < self.jitter[1]:",
+        "boundary",
+    ),
+    Mutant(
+        "a-lrn-normalises-before-first-conv",
+        "arch/configs.py",
+        '"A-LRN": [[_C3[64], LRN], [_C3[128]],',
+        '"A-LRN": [[LRN, _C3[64]], [_C3[128]],',
+        "wrong order",
+    ),
+    Mutant(
+        "warm-start-skips-shape-check",
+        "arch/initialisation.py",
+        "if dst is None or dst.weight.shape != src_layer.weight.shape:",
+        "if dst is None:",
+        "dropped check",
+    ),
+    Mutant(
+        "published-figures-for-any-width",
+        "analysis/cost.py",
+        "return (spec.resolution, spec.num_classes, spec.width, spec.fc_width) == "
+        "(224, 1000, 1.0, 4096)",
+        "return (spec.resolution, spec.num_classes) == (224, 1000)",
+        "dropped check",
+    ),
+    Mutant(
+        "compare-fields-leaves-out-pools",
+        "analysis/receptive.py",
+        'table["kind"].isin(["conv", "maxpool"])',
+        'table["kind"].isin(["conv"])',
+        "missed branch",
+    ),
+    Mutant(
+        "export-csv-makes-no-nested-folders",
+        "results/io.py",
+        "path.parent.mkdir(parents=True, exist_ok=True)",
+        "path.parent.mkdir(exist_ok=True)",
+        "folder handling",
+    ),
+    Mutant(
+        "schema-refuses-null-backend",
+        "results/schema.py",
+        '"backend": {"enum": ["nccl", "gloo", None]},',
+        '"backend": {"enum": ["nccl", "gloo"]},',
+        "lost value",
+    ),
+    Mutant(
+        "provenance-table-hides-unknown-dirtiness",
+        "results/recorded.py",
+        '{True: "+dirty", False: "", None: " (dirty?)"}',
+        '{True: "+dirty", False: "", None: ""}',
+        "lost field",
+    ),
+    Mutant(
+        "book-tables-not-html-escaped",
+        "report/tables.py",
+        'classes="dataframe", border=0, escape=True',
+        'classes="dataframe", border=0, escape=False',
+        "wrong default",
+    ),
+    Mutant(
+        "depth-stalled-counts-diverged",
+        "report/depth.py",
+        '"stalled": int((group["status"] == "stalled").sum()),',
+        '"stalled": int((group["status"] == "diverged").sum()),',
+        "wrong value",
+    ),
+    Mutant(
+        "t-statistic-loses-sign-at-zero-se",
+        "report/significance.py",
+        "return 0.0 if diff == 0 else math.copysign(math.inf, diff)",
+        "return 0.0 if diff == 0 else math.inf",
+        "wrong sign",
+    ),
+    Mutant(
+        "final-fit-includes-stalled-runs",
+        "report/training.py",
+        'curves = learning_curves(r for r in runs if r["status"] == "completed")',
+        'curves = learning_curves(r for r in runs if r["status"] != "diverged")',
+        "wrong condition",
+    ),
+    Mutant(
+        "combined-protocol-vs-crop-compares-dense",
+        "report/ablations.py",
+        'vs_crop = paired(g, "multi-crop", "dense + multi-crop")',
+        'vs_crop = paired(g, "dense multi-scale", "dense + multi-crop")',
+        "wrong variable",
+    ),
+    Mutant(
+        "c-beats-b-arms-swapped",
+        "report/claims.py",
+        'claim, "vgg13", "vgg16_1x1", "lower", "book/ablations")',
+        'claim, "vgg16_1x1", "vgg13", "lower", "book/ablations")',
+        "swapped arguments",
+    ),
+    Mutant(
+        "features-looks-for-torchvision-copy-in-cache-root",
+        "report/features.py",
+        'downloaded = cache_folder().expanduser() / "torchvision" / TORCHVISION_FOLDER',
+        "downloaded = cache_folder().expanduser() / TORCHVISION_FOLDER",
+        "wrong folder",
+    ),
+)
+
 SETS: dict[str, tuple[Mutant, ...]] = {
     "fresh": FRESH,
     "issue": ISSUE,
@@ -3084,6 +3258,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
     "round14": ROUND14,
     "round15": ROUND15,
     "round16": ROUND16,
+    "round17": ROUND17,
     "all": (
         FRESH
         + ISSUE
@@ -3102,6 +3277,7 @@ SETS: dict[str, tuple[Mutant, ...]] = {
         + ROUND14
         + ROUND15
         + ROUND16
+        + ROUND17
     ),
 }
 
