@@ -5,6 +5,7 @@ import dataclasses
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.error import URLError
 
 import pytest
@@ -16,9 +17,11 @@ import vggrepro.cli as cli
 import vggrepro.engine.train as training
 from vggrepro.arch.models import build
 from vggrepro.cli import main, parser, run_tag
+from vggrepro.engine.distributed import World
 from vggrepro.engine.nets import save_model
-from vggrepro.engine.presets import TrainConfig, preset
+from vggrepro.engine.presets import TrainConfig, imagenet_preset, preset
 from vggrepro.engine.train import train
+from vggrepro.report import features
 from vggrepro.results.io import load_result, save_result
 from vggrepro.results.schema import ResultError
 
@@ -752,11 +755,6 @@ def test_an_imagenet_run_writes_under_results_imagenet_and_its_checkpoint_folder
     checkpoint under <checkpoints>/imagenet (a cut-off one is refused), warm-starts from a net
     of the data's classes, and hands the options given (and only those) to the ImageNet
     trainer."""
-    from types import SimpleNamespace
-
-    from vggrepro.engine.distributed import World
-    from vggrepro.engine.presets import imagenet_preset
-
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -887,8 +885,6 @@ def test_export_without_a_results_file_writes_the_net_alone(
 def test_the_memory_of_a_device_is_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CUDA device's memory is what CUDA reports for it; the CPU's, the machine's physical
     memory (MemTotal of /proc/meminfo, up to what the kernel keeps for itself)."""
-    from types import SimpleNamespace
-
     asked = []
     monkeypatch.setattr(
         torch.cuda,
@@ -909,8 +905,6 @@ def test_probe_without_a_net_probes_the_best_saved_one(
 ) -> None:  # fmt: skip
     """``probe`` with no NET takes the best saved net under results/models (here a smoke one,
     which is refused by its path before the data loads)."""
-    from vggrepro.report import features
-
     net = net_with_result(trained, tmp_path / "models", smoke=True)
     best = features.SavedNet(net, load_result(net.with_suffix(".json")))
     monkeypatch.setattr(features, "find_saved_net", lambda: best)
